@@ -1,0 +1,1 @@
+"""Authentication domain: sign-in, server-side sessions and personal API tokens."""

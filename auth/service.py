@@ -1,0 +1,136 @@
+"""Authentication operations: password sign-in, server-side sessions, personal API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from auth.models import ApiToken, UserSession
+from auth.passwords import verify_password
+from auth.tokens import API_TOKEN_PREFIX, digest, new_api_token, new_secret
+from partners.models import User
+from portal.db import utcnow
+
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+def authenticate(session: Session, email: str, password: str, argon2_profile: str) -> User | None:
+    """The active user with this email and password, or None (same answer for every failure)."""
+    user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+    ok = verify_password(user.password_hash if user else None, password, argon2_profile)
+    if user is None or not ok or not user.is_active:
+        return None
+    return user
+
+
+def start_session(session: Session, user: User, lifetime: dt.timedelta, user_agent: str) -> str:
+    """Record a new signed-in browser; returns the secret the browser keeps."""
+    secret = new_secret()
+    now = utcnow()
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=digest(secret),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            user_agent=user_agent[:300],
+        )
+    )
+    session.commit()
+    return secret
+
+
+def user_for_session(session: Session, secret: str) -> User | None:
+    """The user of a live session, or None when it was revoked, expired or the user disabled."""
+    now = utcnow()
+    row = session.scalars(
+        sa.select(UserSession).where(UserSession.token_hash == digest(secret))
+    ).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
+        row.last_seen_at = now
+        session.commit()
+    return user
+
+
+def end_session(session: Session, secret: str) -> None:
+    session.execute(
+        sa.update(UserSession)
+        .where(UserSession.token_hash == digest(secret), UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
+
+
+def revoke_all_access(session: Session, user: User) -> None:
+    """End every session and revoke every token of a user (no commit: part of the caller's
+    transaction, e.g. deactivation)."""
+    now = utcnow()
+    session.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new personal API token; the clear value is returned once and never stored."""
+    secret = new_api_token()
+    token = ApiToken(
+        user_id=user.id,
+        name=name.strip()[:100] or "API token",
+        token_hash=digest(secret),
+        prefix=secret[: len(API_TOKEN_PREFIX) + 6],
+    )
+    session.add(token)
+    session.commit()
+    return token, secret
+
+
+def user_for_api_token(session: Session, secret: str) -> User | None:
+    if not secret.startswith(API_TOKEN_PREFIX):
+        return None
+    token = session.scalars(
+        sa.select(ApiToken).where(ApiToken.token_hash == digest(secret))
+    ).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    user = token.user
+    if not user.is_active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > SESSION_TOUCH_INTERVAL:
+        token.last_used_at = now
+        session.commit()
+    return user
+
+
+def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
+    stmt = (
+        sa.select(ApiToken)
+        .where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> bool:
+    result = session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Partners domain: organisations (tenants), partnerships along value chains, users and roles."""

@@ -1,0 +1,139 @@
+"""Operations on organisations, partnerships and users (admin work and the CLI)."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from auth.passwords import hash_password, password_problem
+from auth.service import revoke_all_access
+from partners.models import Organization, Partnership, User
+from portal.db import utcnow
+from portal.enums import OrganizationKind, PartnerRole, UserRole
+from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared_records.normalize import InvalidValue, normalize_email
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,78}[a-z0-9]$")
+
+
+def create_organization(
+    session: Session, *, name: str, slug: str, kind: str, phone_region: str = "DE"
+) -> Organization:
+    if kind not in {k.value for k in OrganizationKind}:
+        raise ValidationFailed(_("Unknown organisation kind."), fields={"kind": kind})
+    if not _SLUG.match(slug):
+        raise ValidationFailed(_("Invalid slug."), fields={"slug": slug})
+    org = Organization(name=name, slug=slug, kind=kind, phone_region=phone_region.upper())
+    session.add(org)
+    session.flush()
+    return org
+
+
+def add_partnership(
+    session: Session, manufacturer: Organization, partner: Organization, role: str
+) -> Partnership:
+    if manufacturer.kind != OrganizationKind.MANUFACTURER:
+        raise ValidationFailed(_("Only manufacturers have partners."))
+    if role not in {r.value for r in PartnerRole}:
+        raise ValidationFailed(_("Unknown partner role."), fields={"role": role})
+    link = Partnership(manufacturer_id=manufacturer.id, partner_id=partner.id, role=role)
+    session.add(link)
+    session.flush()
+    return link
+
+
+def create_user(
+    session: Session,
+    organization: Organization,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    argon2_profile: str = "default",
+    check_password: bool = True,
+) -> User:
+    """Create a user (no commit). Raises ValidationFailed / Conflict with field messages."""
+    errors: dict[str, str] = {}
+    try:
+        email = normalize_email(email)
+    except InvalidValue:
+        errors["email"] = _("Not a valid email address.")
+    if role not in {r.value for r in UserRole}:
+        errors["role"] = _("Role must be admin, agent or viewer.")
+    if not name.strip():
+        errors["name"] = _("A name is required.")
+    if password is not None and check_password:
+        problem = password_problem(password)
+        if problem:
+            errors["password"] = _("The password is too short (%(rule)s).", rule=problem)
+    if errors:
+        raise ValidationFailed(_("Some values are not valid."), fields=errors)
+    if session.scalars(sa.select(User.id).where(User.email == email)).first() is not None:
+        raise Conflict(_("A user with this email address exists already."), code="email_taken")
+    user = User(
+        organization_id=organization.id,
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=hash_password(password, argon2_profile) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _managed_user(session: Session, admin: User, user_id: int) -> User:
+    if admin.role != UserRole.ADMIN:
+        raise Forbidden(_("Only admins manage users."))
+    user = session.get(User, user_id)
+    if user is None or user.organization_id != admin.organization_id:
+        raise NotFound(_("User not found."))
+    return user
+
+
+def set_user_active(session: Session, admin: User, user_id: int, active: bool) -> User:
+    """Activate or deactivate a user of the admin's organisation; deactivation ends every
+    session and token of that user at once."""
+    user = _managed_user(session, admin, user_id)
+    if user.id == admin.id and not active:
+        raise ValidationFailed(_("You cannot deactivate yourself."))
+    user.active = active
+    user.deactivated_at = None if active else utcnow()
+    if not active:
+        revoke_all_access(session, user)
+    session.commit()
+    return user
+
+
+def set_user_role(session: Session, admin: User, user_id: int, role: str) -> User:
+    user = _managed_user(session, admin, user_id)
+    if role not in {r.value for r in UserRole}:
+        raise ValidationFailed(_("Role must be admin, agent or viewer."), fields={"role": role})
+    if user.id == admin.id and role != UserRole.ADMIN:
+        raise ValidationFailed(_("You cannot remove your own admin role."))
+    user.role = role
+    session.commit()
+    return user
+
+
+def organization_users(session: Session, organization_id: int) -> list[User]:
+    stmt = sa.select(User).where(User.organization_id == organization_id).order_by(User.name)
+    return list(session.scalars(stmt))
+
+
+def partnerships_of(session: Session, org: Organization) -> list[Partnership]:
+    stmt = (
+        sa.select(Partnership)
+        .where(sa.or_(Partnership.manufacturer_id == org.id, Partnership.partner_id == org.id))
+        .order_by(Partnership.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def set_locale(session: Session, user: User, locale: str | None) -> None:
+    user.locale = locale if locale in ("de", "en") else None
+    session.commit()

@@ -1,0 +1,5 @@
+"""Organisation admin pages (stub)."""
+
+from flask import Blueprint
+
+bp = Blueprint("partners", __name__)

@@ -1,0 +1,1 @@
+"""Shared records: customers, contacts, cases, timelines, shares and the visibility policy."""

@@ -1,0 +1,348 @@
+"""REST API v1 for customers, cases, timelines, shares and claims; thin over policy and
+service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from flask import Response, jsonify
+from flask_login import current_user
+from pydantic import BaseModel, ConfigDict, Field
+
+from portal.api import (
+    decode_cursor,
+    decode_id_cursor,
+    encode_cursor,
+    encode_id_cursor,
+    endpoint,
+)
+from portal.db import get_session
+from portal.enums import CaseKind, CaseStatus
+from shared_records import policy, queries, service
+from shared_records.policy import InboxScope
+from shared_records.schemas import (
+    CaseCreate,
+    CaseOut,
+    CasePage,
+    CasePatch,
+    ContactIn,
+    ContactOut,
+    CustomerCreate,
+    CustomerOut,
+    CustomerPage,
+    CustomerPatch,
+    EntryCreate,
+    EntryList,
+    EntryOut,
+    Handover,
+    ShareCreate,
+    ShareList,
+    ShareOut,
+)
+from shared_records.serializers import case_json, customer_json, entry_json, share_json
+from shared_records.service import StaleVersion
+
+TAG_CASES = "cases"
+TAG_CUSTOMERS = "customers"
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=200, description="1 to 200, default 50")] = 50
+    cursor: (
+        Annotated[str, Field(max_length=200, description="next_cursor of the previous page")] | None
+    ) = None
+    q: Annotated[str, Field(max_length=200, description="text filter")] | None = None
+
+
+class CaseListQuery(PageQuery):
+    scope: Annotated[InboxScope, Field(description="all | mine | organization | shared")] = (
+        InboxScope.ALL
+    )
+    status: CaseStatus | None = None
+    kind: CaseKind | None = None
+    owner_organization_id: Annotated[int, Field(ge=1)] | None = None
+    handling_organization_id: Annotated[int, Field(ge=1)] | None = None
+    customer_id: Annotated[int, Field(ge=1)] | None = None
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    return response
+
+
+def _stale(exc: StaleVersion) -> Response:
+    current = exc.current
+    record = (
+        case_json(current)
+        if isinstance(current, policy.CaseView)
+        else customer_json(current.customer, current.contact_details)
+    )
+    return _json(
+        {"error": {"code": exc.code, "message": exc.message, "current": record}}, status=409
+    )
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+@endpoint(
+    "/customers",
+    "GET",
+    summary="Customers the caller may see",
+    tag=TAG_CUSTOMERS,
+    query=PageQuery,
+    responses={200: CustomerPage},
+)
+def list_customers(query: PageQuery) -> Response:
+    after = decode_id_cursor(query.cursor) if query.cursor else None
+    views, next_id = queries.customer_page(get_session(), current_user, query.q, query.limit, after)
+    return _json(
+        {
+            "items": [customer_json(v.customer, v.contact_details) for v in views],
+            "next_cursor": encode_id_cursor(next_id) if next_id else None,
+        }
+    )
+
+
+@endpoint(
+    "/customers",
+    "POST",
+    summary="Create a customer owned by the caller's organisation",
+    tag=TAG_CUSTOMERS,
+    body=CustomerCreate,
+    responses={201: CustomerOut},
+)
+def create_customer(body: CustomerCreate) -> Response:
+    session = get_session()
+    customer = service.create_customer(session, current_user, body)
+    view = policy.get_visible_customer(session, current_user, customer.id)
+    return _json(customer_json(view.customer, view.contact_details), status=201)
+
+
+@endpoint(
+    "/customers/<int:customer_id>",
+    "GET",
+    summary="One customer; contact details only where the policy allows",
+    tag=TAG_CUSTOMERS,
+    responses={200: CustomerOut},
+)
+def get_customer(customer_id: int) -> Response:
+    view = policy.get_visible_customer(get_session(), current_user, customer_id)
+    return _json(customer_json(view.customer, view.contact_details))
+
+
+@endpoint(
+    "/customers/<int:customer_id>",
+    "PATCH",
+    summary="Change a customer (owner organisation only)",
+    tag=TAG_CUSTOMERS,
+    body=CustomerPatch,
+    responses={200: CustomerOut, 409: None},
+)
+def patch_customer(customer_id: int, body: CustomerPatch) -> Response:
+    try:
+        view = service.update_customer(get_session(), current_user, customer_id, body)
+    except StaleVersion as exc:
+        return _stale(exc)
+    return _json(customer_json(view.customer, view.contact_details))
+
+
+@endpoint(
+    "/customers/<int:customer_id>/contacts",
+    "POST",
+    summary="Add a contact person to a company customer",
+    tag=TAG_CUSTOMERS,
+    body=ContactIn,
+    responses={201: ContactOut},
+)
+def add_contact(customer_id: int, body: ContactIn) -> Response:
+    session = get_session()
+    contact = service.add_contact(session, current_user, customer_id, body)
+    view = policy.get_visible_customer(session, current_user, customer_id)
+    created = next(
+        c for c in customer_json(view.customer, True)["contacts"] if c["id"] == contact.id
+    )
+    return _json(created, status=201)
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+@endpoint(
+    "/cases",
+    "GET",
+    summary="Cases the caller may see, by last activity (keyset pages)",
+    tag=TAG_CASES,
+    query=CaseListQuery,
+    responses={200: CasePage},
+)
+def list_cases(query: CaseListQuery) -> Response:
+    after = decode_cursor(query.cursor) if query.cursor else None
+    filters = queries.CaseFilters(
+        scope=query.scope,
+        status=query.status,
+        kind=query.kind,
+        owner_organization_id=query.owner_organization_id,
+        handling_organization_id=query.handling_organization_id,
+        customer_id=query.customer_id,
+        q=query.q,
+    )
+    views, next_key = queries.case_page(get_session(), current_user, filters, query.limit, after)
+    return _json(
+        {
+            "items": [case_json(v) for v in views],
+            "next_cursor": encode_cursor(*next_key) if next_key else None,
+        }
+    )
+
+
+@endpoint(
+    "/cases",
+    "POST",
+    summary="Open a case; the caller's organisation owns and handles it",
+    tag=TAG_CASES,
+    body=CaseCreate,
+    responses={201: CaseOut},
+)
+def create_case(body: CaseCreate) -> Response:
+    view = service.create_case(get_session(), current_user, body)
+    return _json(case_json(view), status=201)
+
+
+@endpoint(
+    "/cases/<int:case_id>",
+    "GET",
+    summary="One case, with what the caller may do and why they see it",
+    tag=TAG_CASES,
+    responses={200: CaseOut},
+)
+def get_case(case_id: int) -> Response:
+    return _json(case_json(policy.get_visible_case(get_session(), current_user, case_id)))
+
+
+@endpoint(
+    "/cases/<int:case_id>",
+    "PATCH",
+    summary="Change subject, description, kind, status or priority (needs the current version)",
+    tag=TAG_CASES,
+    body=CasePatch,
+    responses={200: CaseOut, 409: None},
+)
+def patch_case(case_id: int, body: CasePatch) -> Response:
+    try:
+        view = service.update_case(get_session(), current_user, case_id, body)
+    except StaleVersion as exc:
+        return _stale(exc)
+    return _json(case_json(view))
+
+
+@endpoint(
+    "/cases/<int:case_id>/timeline",
+    "GET",
+    summary="The case timeline, filtered by audience",
+    tag=TAG_CASES,
+    responses={200: EntryList},
+)
+def list_timeline(case_id: int) -> Response:
+    session = get_session()
+    view = policy.get_visible_case(session, current_user, case_id)
+    entries = session.scalars(policy.visible_entries(view)).all()
+    return _json({"items": [entry_json(e) for e in entries]})
+
+
+@endpoint(
+    "/cases/<int:case_id>/timeline",
+    "POST",
+    summary="Add a note or interaction for an audience",
+    tag=TAG_CASES,
+    body=EntryCreate,
+    responses={201: EntryOut},
+)
+def add_timeline_entry(case_id: int, body: EntryCreate) -> Response:
+    entry = service.add_entry(get_session(), current_user, case_id, body)
+    return _json(entry_json(entry), status=201)
+
+
+@endpoint(
+    "/cases/<int:case_id>/shares",
+    "GET",
+    summary="Shares of the case (partners see only their own)",
+    tag=TAG_CASES,
+    responses={200: ShareList},
+)
+def list_shares(case_id: int) -> Response:
+    view = policy.get_visible_case(get_session(), current_user, case_id)
+    return _json({"items": [share_json(s) for s in policy.visible_shares(view)]})
+
+
+@endpoint(
+    "/cases/<int:case_id>/shares",
+    "POST",
+    summary="Share with an organisation of the value chain, or change its share",
+    tag=TAG_CASES,
+    body=ShareCreate,
+    responses={200: ShareOut},
+)
+def create_share(case_id: int, body: ShareCreate) -> Response:
+    share = service.share_case(get_session(), current_user, case_id, body)
+    return _json(share_json(share))
+
+
+@endpoint(
+    "/cases/<int:case_id>/shares/<int:organization_id>",
+    "DELETE",
+    summary="Revoke a share",
+    tag=TAG_CASES,
+    responses={204: None},
+)
+def delete_share(case_id: int, organization_id: int) -> Response:
+    service.unshare_case(get_session(), current_user, case_id, organization_id)
+    return Response(status=204)
+
+
+@endpoint(
+    "/cases/<int:case_id>/claim",
+    "POST",
+    summary="Claim the case: the caller handles it now (409 names the current holder)",
+    tag=TAG_CASES,
+    responses={200: CaseOut},
+)
+def claim(case_id: int) -> Response:
+    return _json(case_json(service.claim_case(get_session(), current_user, case_id)))
+
+
+@endpoint(
+    "/cases/<int:case_id>/release",
+    "POST",
+    summary="Release the caller's claim",
+    tag=TAG_CASES,
+    responses={200: CaseOut},
+)
+def release(case_id: int) -> Response:
+    return _json(case_json(service.release_case(get_session(), current_user, case_id)))
+
+
+@endpoint(
+    "/cases/<int:case_id>/handover",
+    "POST",
+    summary="Hand the case over to a user or organisation, with a message",
+    tag=TAG_CASES,
+    body=Handover,
+    responses={200: CaseOut},
+)
+def handover(case_id: int, body: Handover) -> Response:
+    case, view = service.hand_over_case(get_session(), current_user, case_id, body)
+    if view is None:
+        return _json(
+            {
+                "id": case.id,
+                "number": case.number,
+                "handling_organization_id": case.handling_organization_id,
+                "handling_user_id": case.handling_user_id,
+                "visible": False,
+            }
+        )
+    return _json(case_json(view))

@@ -1,0 +1,233 @@
+"""Typed models of the shared records: customers and their contacts, cases, timeline, shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from partners.models import Organization, User
+from portal.db import Base, created_at_col, intpk, utcnow
+from portal.enums import (
+    AudienceKind,
+    CaseKind,
+    CasePriority,
+    CaseStatus,
+    CustomerKind,
+    EntryKind,
+)
+
+
+def _in(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
+    return sa.CheckConstraint(sa.column(column).in_([v.value for v in values]), name=column)
+
+
+class Customer(Base):
+    """A person or company served along the value chain; owned by one organisation."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[intpk]
+    owner_organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    street: Mapped[str | None] = mapped_column(sa.String(200))
+    postal_code: Mapped[str | None] = mapped_column(sa.String(20))
+    city: Mapped[str | None] = mapped_column(sa.String(100))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[created_at_col]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    owner_organization: Mapped[Organization] = relationship()
+    phones: Mapped[list[PhoneNumber]] = relationship(
+        primaryjoin="and_(PhoneNumber.customer_id == Customer.id, PhoneNumber.contact_id == None)",
+        order_by="PhoneNumber.position",
+        viewonly=True,
+    )
+    emails: Mapped[list[EmailAddress]] = relationship(
+        primaryjoin=(
+            "and_(EmailAddress.customer_id == Customer.id, EmailAddress.contact_id == None)"
+        ),
+        order_by="EmailAddress.position",
+        viewonly=True,
+    )
+    contacts: Mapped[list[Contact]] = relationship(back_populates="customer", order_by="Contact.id")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (_in("kind", CustomerKind),)
+
+
+class Contact(Base):
+    """A person at a company customer."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    position_title: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[created_at_col]
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+    phones: Mapped[list[PhoneNumber]] = relationship(order_by="PhoneNumber.position", viewonly=True)
+    emails: Mapped[list[EmailAddress]] = relationship(
+        order_by="EmailAddress.position", viewonly=True
+    )
+
+
+class PhoneNumber(Base):
+    """A phone number of a customer (contact_id empty) or of one of its contacts, in E.164."""
+
+    __tablename__ = "phone_numbers"
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    e164: Mapped[str] = mapped_column(sa.String(20), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class EmailAddress(Base):
+    """An email address of a customer (contact_id empty) or of one of its contacts, lower-cased."""
+
+    __tablename__ = "email_addresses"
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Case(Base):
+    """A customer case shared along the value chain.
+
+    Owner and handling organisation decide visibility together with the shares, so they
+    change only through their own operations, never through a generic update.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    priority: Mapped[str] = mapped_column(sa.String(10))
+    owner_organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    handling_organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    handling_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[dt.datetime | None]
+    created_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[created_at_col]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    owner_organization: Mapped[Organization] = relationship(
+        foreign_keys=[owner_organization_id], lazy="joined"
+    )
+    handling_organization: Mapped[Organization] = relationship(
+        foreign_keys=[handling_organization_id], lazy="joined"
+    )
+    handling_user: Mapped[User | None] = relationship(
+        foreign_keys=[handling_user_id], lazy="joined"
+    )
+    shares: Mapped[list[CaseShare]] = relationship(
+        back_populates="case", order_by="CaseShare.created_at"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        _in("kind", CaseKind),
+        _in("status", CaseStatus),
+        _in("priority", CasePriority),
+        # The inbox reads these in last-activity order per organisation (keyset pages).
+        sa.Index("ix_cases_owner_activity", "owner_organization_id", "last_activity_at", "id"),
+        sa.Index(
+            "ix_cases_handling_activity", "handling_organization_id", "last_activity_at", "id"
+        ),
+        sa.Index("ix_cases_activity", "last_activity_at", "id"),
+    )
+
+
+class CaseShare(Base):
+    """A case shared with another organisation of the owner's value chain."""
+
+    __tablename__ = "case_shares"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
+    access: Mapped[str] = mapped_column(sa.String(10))
+    include_contact_details: Mapped[bool] = mapped_column(default=False)
+    shared_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[created_at_col]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="shares")
+    organization: Mapped[Organization] = relationship(lazy="joined")
+    shared_by: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "organization_id"),
+        sa.CheckConstraint(sa.column("access").in_(["read", "comment", "edit"]), name="access"),
+    )
+
+
+class TimelineEntry(Base):
+    """A note, an interaction or a recorded change on a case; never rewritten or deleted."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    channel: Mapped[str | None] = mapped_column(sa.String(20))
+    direction: Mapped[str | None] = mapped_column(sa.String(3))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    audience: Mapped[str] = mapped_column(sa.String(14))
+    author_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    field: Mapped[str | None] = mapped_column(sa.String(50))
+    old_value: Mapped[str | None] = mapped_column(sa.Text)
+    new_value: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[created_at_col]
+
+    author: Mapped[User | None] = relationship(lazy="joined")
+    organization: Mapped[Organization] = relationship(lazy="joined")
+    audience_organizations: Mapped[list[TimelineAudience]] = relationship(lazy="selectin")
+
+    __table_args__ = (
+        _in("kind", EntryKind),
+        _in("audience", AudienceKind),
+        sa.Index("ix_timeline_entries_case_created", "case_id", "created_at", "id"),
+    )
+
+
+class TimelineAudience(Base):
+    """One organisation in an entry's explicit audience list."""
+
+    __tablename__ = "timeline_audiences"
+
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("timeline_entries.id"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True, index=True
+    )
+
+
+class CaseNumberCounter(Base):
+    """The last case number handed out per year (numbers look like C-2026-000123)."""
+
+    __tablename__ = "case_number_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,450 @@
+"""The visibility policy: the one place that decides who sees which case, timeline entry and
+customer detail, and what they may do with it.
+
+Every read path (lists, detail pages, API, search, exports, and later the feed and telephony)
+starts from a function here. Visibility is expressed as SQL so lists are filtered by the
+database, never loaded and filtered in Python.
+
+Rules:
+- An organisation sees a case when it owns it, handles it, or the case is shared with it.
+- Its access is `edit` as owner or handler, else the share's level; a user's access is the
+  lesser of that and their role (viewers only read).
+- Timeline entries are filtered by audience: `internal` (author's organisation), `shared`
+  (everyone who sees the case) or an explicit list of organisations.
+- A customer is visible through ownership or through a visible case; phones, emails and the
+  street address only through ownership, ownership or handling of one of its cases, or a share
+  with `include_contact_details`.
+- Not visible answers 404 (existence is never revealed); visible but not permitted, 403.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from partners.models import Organization, Partnership, User
+from portal.enums import Access, AudienceKind, OrganizationKind, UserRole
+from portal.errors import Forbidden, NotFound
+from shared_records.models import Case, CaseShare, Customer, TimelineAudience, TimelineEntry
+
+
+class Permission(StrEnum):
+    VIEW = "case:view"
+    COMMENT = "case:comment"
+    EDIT = "case:edit"
+    HANDLE = "case:handle"  # claim, release, hand over
+    SHARE = "case:share"
+
+
+class InboxScope(StrEnum):
+    ALL = "all"
+    MINE = "mine"
+    ORGANIZATION = "organization"
+    SHARED = "shared"
+
+
+@dataclass(frozen=True)
+class VisibilityReason:
+    """Why an organisation sees a case: as owner, as handler, or through a share."""
+
+    kind: str  # "owner" | "handler" | "share"
+    organization_id: int
+    access: Access
+    since: dt.datetime
+    shared_by_user_id: int | None = None
+    shared_by_organization_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "kind": self.kind,
+            "access": self.access.label,
+            "since": self.since.isoformat(),
+        }
+        if self.kind == "share":
+            data["shared_by_organization_id"] = self.shared_by_organization_id
+            data["shared_by_user_id"] = self.shared_by_user_id
+        return data
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case together with what the viewing user may do with it and why they see it."""
+
+    case: Case
+    actor: User
+    share: CaseShare | None
+    organization_access: Access
+    access: Access
+    reasons: tuple[VisibilityReason, ...] = field(default=())
+
+    @property
+    def is_owner(self) -> bool:
+        return self.case.owner_organization_id == self.actor.organization_id
+
+    @property
+    def is_handler(self) -> bool:
+        return self.case.handling_organization_id == self.actor.organization_id
+
+    @property
+    def contact_details(self) -> bool:
+        """Whether this case lets the viewer see the customer's phones, emails and street."""
+        return (
+            self.is_owner
+            or self.is_handler
+            or (self.share is not None and self.share.include_contact_details)
+            or self.case.customer.owner_organization_id == self.actor.organization_id
+        )
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    customer: Customer
+    actor: User
+    contact_details: bool
+
+    @property
+    def can_edit(self) -> bool:
+        return (
+            self.customer.owner_organization_id == self.actor.organization_id
+            and self.actor.role != UserRole.VIEWER
+        )
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def _share_of(org_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(CaseShare.case_id == Case.id, CaseShare.organization_id == org_id)
+
+
+def case_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition: the current `Case` row is visible to organisation `org_id`."""
+    return sa.or_(
+        Case.owner_organization_id == org_id,
+        Case.handling_organization_id == org_id,
+        sa.exists().where(_share_of(org_id)),
+    )
+
+
+def visible_cases(actor: User) -> sa.Select[Case, CaseShare]:
+    """Every case the actor may see, each with the actor organisation's share (if any).
+
+    The starting point of every case list; callers add filters, order and limits.
+    """
+    org_id = actor.organization_id
+    return (
+        sa.select(Case, CaseShare)
+        .outerjoin(CaseShare, _share_of(org_id))
+        .where(
+            sa.or_(
+                Case.owner_organization_id == org_id,
+                Case.handling_organization_id == org_id,
+                CaseShare.id.is_not(None),
+            )
+        )
+    )
+
+
+def inbox_scope(actor: User, scope: InboxScope) -> sa.ColumnElement[bool]:
+    """Extra condition for the inbox tabs, applied on top of `visible_cases`."""
+    org_id = actor.organization_id
+    if scope is InboxScope.MINE:
+        return Case.handling_user_id == actor.id
+    if scope is InboxScope.ORGANIZATION:
+        return sa.or_(Case.owner_organization_id == org_id, Case.handling_organization_id == org_id)
+    if scope is InboxScope.SHARED:
+        return sa.and_(
+            CaseShare.id.is_not(None),
+            Case.owner_organization_id != org_id,
+            Case.handling_organization_id != org_id,
+        )
+    return sa.true()
+
+
+def organization_access(case: Case, org_id: int, share: CaseShare | None) -> Access:
+    if org_id in (case.owner_organization_id, case.handling_organization_id):
+        return Access.EDIT
+    if share is not None:
+        return Access.parse(share.access)
+    return Access.NONE
+
+
+def role_cap(actor: User) -> Access:
+    return Access.READ if actor.role == UserRole.VIEWER else Access.EDIT
+
+
+def case_view(actor: User, case: Case, share: CaseShare | None) -> CaseView:
+    """Wrap a case the actor can see (from `visible_cases`) with access and reasons."""
+    org_id = actor.organization_id
+    org_access = organization_access(case, org_id, share)
+    reasons: list[VisibilityReason] = []
+    if case.owner_organization_id == org_id:
+        reasons.append(VisibilityReason("owner", org_id, Access.EDIT, case.created_at))
+    if case.handling_organization_id == org_id:
+        since = case.claimed_at or case.created_at
+        reasons.append(VisibilityReason("handler", org_id, Access.EDIT, since))
+    if share is not None:
+        reasons.append(
+            VisibilityReason(
+                "share",
+                org_id,
+                Access.parse(share.access),
+                share.created_at,
+                shared_by_user_id=share.shared_by_user_id,
+                shared_by_organization_id=case.owner_organization_id,
+            )
+        )
+    return CaseView(
+        case=case,
+        actor=actor,
+        share=share,
+        organization_access=org_access,
+        access=min(org_access, role_cap(actor)),
+        reasons=tuple(reasons),
+    )
+
+
+def get_visible_case(
+    session: Session, actor: User, case_id: int, *, lock: bool = False
+) -> CaseView:
+    """The case as the actor sees it; NotFound when it does not exist or is not visible."""
+    stmt = visible_cases(actor).where(Case.id == case_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Case)
+    row = session.execute(stmt).first()
+    if row is None:
+        raise NotFound(_("Case not found."))
+    case, share = row
+    return case_view(actor, case, share)
+
+
+def can(actor: User, permission: Permission, view: CaseView) -> bool:
+    if not actor.is_active:
+        return False
+    if permission is Permission.VIEW:
+        return view.access >= Access.READ
+    if actor.role == UserRole.VIEWER:
+        return False
+    if permission is Permission.COMMENT:
+        return view.access >= Access.COMMENT
+    if permission in (Permission.EDIT, Permission.HANDLE):
+        return view.access >= Access.EDIT
+    if permission is Permission.SHARE:
+        return view.is_owner
+    return False
+
+
+_REFUSALS = {
+    Permission.VIEW: _l("You may not see this case."),
+    Permission.COMMENT: _l("You may not comment on this case."),
+    Permission.EDIT: _l("You may not change this case."),
+    Permission.HANDLE: _l("You may not claim, release or hand over this case."),
+    Permission.SHARE: _l("Only the owner organisation's agents and admins can share this case."),
+}
+
+
+def require(actor: User, permission: Permission, view: CaseView) -> None:
+    """Raise Forbidden unless the actor may do `permission` on the visible case."""
+    if not can(actor, permission, view):
+        raise Forbidden(str(_REFUSALS[permission]))
+
+
+# --- timeline ----------------------------------------------------------------------------
+
+
+def entry_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition on `TimelineEntry`: its audience includes organisation `org_id`."""
+    return sa.or_(
+        TimelineEntry.organization_id == org_id,
+        TimelineEntry.audience == AudienceKind.SHARED.value,
+        sa.and_(
+            TimelineEntry.audience == AudienceKind.ORGANIZATIONS.value,
+            sa.exists().where(
+                TimelineAudience.entry_id == TimelineEntry.id,
+                TimelineAudience.organization_id == org_id,
+            ),
+        ),
+    )
+
+
+def visible_entries(view: CaseView) -> sa.Select[TimelineEntry]:
+    """The timeline of a visible case, filtered by audience for the viewer's organisation."""
+    return (
+        sa.select(TimelineEntry)
+        .where(TimelineEntry.case_id == view.case.id)
+        .where(entry_visible_to(view.actor.organization_id))
+        .order_by(TimelineEntry.created_at, TimelineEntry.id)
+    )
+
+
+def visible_entries_of_customer(actor: User, customer_id: int) -> sa.Select[TimelineEntry]:
+    """The contact history of a customer across every case the actor can see."""
+    org_id = actor.organization_id
+    visible_case_ids = sa.select(Case.id).where(
+        Case.customer_id == customer_id, case_visible_to(org_id)
+    )
+    return (
+        sa.select(TimelineEntry)
+        .where(TimelineEntry.case_id.in_(visible_case_ids))
+        .where(entry_visible_to(org_id))
+        .order_by(TimelineEntry.created_at.desc(), TimelineEntry.id.desc())
+    )
+
+
+def audience_choices(session: Session, view: CaseView) -> list[Organization]:
+    """Organisations the actor may name in an entry's audience: those it knows see the case."""
+    case = view.case
+    ids = {case.owner_organization_id, case.handling_organization_id, view.actor.organization_id}
+    if view.is_owner or view.is_handler:
+        ids.update(share.organization_id for share in case.shares)
+    stmt = sa.select(Organization).where(Organization.id.in_(ids)).order_by(Organization.name)
+    return list(session.scalars(stmt))
+
+
+def visible_shares(view: CaseView) -> list[CaseShare]:
+    """Owner and handler see every share of a case; another partner sees only its own."""
+    if view.is_owner or view.is_handler:
+        return list(view.case.shares)
+    return [view.share] if view.share is not None else []
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def customer_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        Customer.owner_organization_id == org_id,
+        sa.exists().where(Case.customer_id == Customer.id, case_visible_to(org_id)),
+    )
+
+
+def customer_details_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition on `Customer`: the organisation may see phones, emails and street."""
+    detail_share = sa.exists().where(
+        CaseShare.case_id == Case.id,
+        CaseShare.organization_id == org_id,
+        CaseShare.include_contact_details.is_(True),
+    )
+    return sa.or_(
+        Customer.owner_organization_id == org_id,
+        sa.exists().where(
+            Case.customer_id == Customer.id,
+            sa.or_(
+                Case.owner_organization_id == org_id,
+                Case.handling_organization_id == org_id,
+                detail_share,
+            ),
+        ),
+    )
+
+
+def visible_customers(actor: User) -> sa.Select[Customer, bool]:
+    """Every customer the actor may see, each with whether its contact details are visible."""
+    org_id = actor.organization_id
+    return sa.select(Customer, customer_details_visible_to(org_id).label("contact_details")).where(
+        customer_visible_to(org_id)
+    )
+
+
+def get_visible_customer(session: Session, actor: User, customer_id: int) -> CustomerView:
+    row = session.execute(visible_customers(actor).where(Customer.id == customer_id)).first()
+    if row is None:
+        raise NotFound(_("Customer not found."))
+    customer, details = row
+    return CustomerView(customer=customer, actor=actor, contact_details=bool(details))
+
+
+def require_customer_edit(actor: User, view: CustomerView) -> None:
+    if not view.can_edit:
+        raise Forbidden(
+            _("Only the owner organisation's agents and admins can change this customer.")
+        )
+
+
+def require_worker(actor: User) -> None:
+    """Creating records is for agents and admins; viewers only read."""
+    if actor.role == UserRole.VIEWER:
+        raise Forbidden(_("Viewers cannot create or change records."))
+
+
+# --- organisations and value chains ------------------------------------------------------
+
+
+def _chain_manufacturer_ids(org: Organization) -> sa.Select[int]:
+    """Manufacturers whose value chain includes `org` (itself when it is one)."""
+    partner_of = sa.select(Partnership.manufacturer_id).where(
+        Partnership.partner_id == org.id, Partnership.active.is_(True)
+    )
+    if org.kind == OrganizationKind.MANUFACTURER:
+        return sa.select(sa.literal(org.id)).union(partner_of)  # type: ignore[return-value]
+    return partner_of
+
+
+def chain_organizations(org: Organization) -> sa.Select[Organization]:
+    """Active organisations sharing a value chain with `org`, excluding `org` itself."""
+    manufacturers = _chain_manufacturer_ids(org).subquery()
+    members = sa.select(Partnership.partner_id).where(
+        Partnership.manufacturer_id.in_(sa.select(manufacturers)), Partnership.active.is_(True)
+    )
+    return (
+        sa.select(Organization)
+        .where(
+            Organization.active.is_(True),
+            Organization.id != org.id,
+            sa.or_(Organization.id.in_(sa.select(manufacturers)), Organization.id.in_(members)),
+        )
+        .order_by(Organization.name)
+    )
+
+
+def share_targets(session: Session, case: Case) -> list[Organization]:
+    """Organisations a case may be shared with or handed over to: the owner's value chains."""
+    return list(session.scalars(chain_organizations(case.owner_organization)))
+
+
+def is_share_target(session: Session, case: Case, org_id: int) -> bool:
+    stmt = chain_organizations(case.owner_organization).where(Organization.id == org_id)
+    return session.execute(stmt).first() is not None
+
+
+def handover_targets(session: Session, case: Case) -> list[Organization]:
+    return [case.owner_organization, *share_targets(session, case)]
+
+
+def visible_organizations(actor: User) -> sa.Select[Organization]:
+    """The actor's own organisation and every organisation in its value chains."""
+    own = actor.organization
+    chain = chain_organizations(own).subquery()
+    return (
+        sa.select(Organization)
+        .where(sa.or_(Organization.id == own.id, Organization.id.in_(sa.select(chain.c.id))))
+        .order_by(Organization.name)
+    )
+
+
+def get_visible_organization(session: Session, actor: User, org_id: int) -> Organization:
+    org = session.scalars(visible_organizations(actor).where(Organization.id == org_id)).first()
+    if org is None:
+        raise NotFound(_("Organisation not found."))
+    return org
+
+
+def org_ids_seeing_case(case: Case) -> set[int]:
+    return {
+        case.owner_organization_id,
+        case.handling_organization_id,
+        *(share.organization_id for share in case.shares),
+    }
+
+
+def filter_audience(allowed: Iterable[Organization], requested: Sequence[int]) -> list[int]:
+    """The requested audience organisations that are not among the allowed ones."""
+    allowed_ids = {org.id for org in allowed}
+    return [org_id for org_id in requested if org_id not in allowed_ids]
