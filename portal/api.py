@@ -97,7 +97,8 @@ def _read_json_body(model: type[BaseModel]) -> BaseModel:
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", code="not_an_object")
     try:
-        return model.model_validate(data)
+        # JSON mode: strict about types (no "5" for 5) yet accepts enum values as strings.
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         raise ValidationFailed(
             "Some fields are not valid.", fields=validation_fields(exc)

@@ -432,3 +432,14 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
             except Exception as exc:  # the page may be gone; never mask the real failure
                 print(f"screenshot failed: {exc}")
         context.close()
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(app: Flask) -> Any:
+    """Bearer-token API clients for the demo accounts: ``api("sales@berger.example").get(...)``."""
+    from tests.support.api import Api
+
+    return Api(app)
