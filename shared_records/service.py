@@ -569,13 +569,15 @@ def hand_over_case(
     session: Session, actor: User, case_id: int, data: Handover
 ) -> tuple[Case, CaseView | None]:
     """Pass the case to a user or an organisation of the owner's value chains, with a message
-    for the receiver. Returns the case and the actor's view after the hand-over (None when
+    for the receiver (and the owner). A claim held by someone else blocks it, except for the
+    owner organisation's admins. Returns the case and the actor's view after the hand-over (None when
     the actor's organisation no longer sees it)."""
     view = policy.get_visible_case(session, actor, case_id)
     policy.require(actor, Permission.HANDLE, view)
     case = view.case
     conflict = _claimed_by_other(case, actor)
-    if conflict is not None:
+    owner_admin = view.is_owner and actor.role == UserRole.ADMIN
+    if conflict is not None and not owner_admin:
         raise conflict
     targets = {org.id: org for org in policy.handover_targets(session, case)}
     target_user: User | None = None
@@ -643,7 +645,7 @@ def hand_over_case(
         session.flush()
         session.add_all(
             TimelineAudience(entry_id=note.id, organization_id=org_id)
-            for org_id in sorted({actor.organization_id, target_org.id})
+            for org_id in sorted({actor.organization_id, target_org.id, case.owner_organization_id})
         )
     session.commit()
     try:
