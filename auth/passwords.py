@@ -6,6 +6,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -38,5 +39,5 @@ def verify_password(password_hash: str | None, password: str, profile: str = "de
 def password_problem(password: str) -> str | None:
     """Why a new password is refused, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"at least {MIN_PASSWORD_LENGTH} characters"
+        return str(_("at least %(count)d characters", count=MIN_PASSWORD_LENGTH))
     return None

@@ -90,7 +90,9 @@ def init_app(app: Flask) -> None:
         if is_api_request():
             return _json_error(Unauthorized(_("Sign in or send a valid bearer token.")))
         flash(_("Please sign in."), "info")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        # After signing in, come back to the page, never to a POST-only URL.
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("auth.login", next=target))
 
     @app.before_request
     def csrf_unless_bearer() -> None:

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     COMMENT = "case:comment"
     EDIT = "case:edit"
     HANDLE = "case:handle"  # claim, release, hand over
+    OVERRIDE_CLAIM = "case:override_claim"  # release or hand over someone else's claim
     SHARE = "case:share"
 
 
@@ -238,6 +239,8 @@ def can(actor: User, permission: Permission, view: CaseView) -> bool:
         return view.access >= Access.EDIT
     if permission is Permission.SHARE:
         return view.is_owner
+    if permission is Permission.OVERRIDE_CLAIM:
+        return view.is_owner and actor.role == UserRole.ADMIN
     return False
 
 
@@ -247,6 +250,7 @@ _REFUSALS = {
     Permission.EDIT: _l("You may not change this case."),
     Permission.HANDLE: _l("You may not claim, release or hand over this case."),
     Permission.SHARE: _l("Only the owner organisation's agents and admins can share this case."),
+    Permission.OVERRIDE_CLAIM: _l("Only the owner organisation's admins can take over a claim."),
 }
 
 

@@ -537,6 +537,7 @@ def claim_case(session: Session, actor: User, case_id: int) -> CaseView:
     _flush_or_conflict(session, actor, case_id)
     session.add_all(entries)
     session.commit()
+    session.expire(case)
     return policy.get_visible_case(session, actor, case_id)
 
 
@@ -548,8 +549,7 @@ def release_case(session: Session, actor: User, case_id: int) -> CaseView:
     holder = case.handling_user
     if holder is None:
         raise Conflict(_("Nobody has claimed this case."), code="not_claimed")
-    owner_admin = view.is_owner and actor.role == UserRole.ADMIN
-    if holder.id != actor.id and not owner_admin:
+    if holder.id != actor.id and not policy.can(actor, Permission.OVERRIDE_CLAIM, view):
         conflict = _claimed_by_other(case, actor)
         assert conflict is not None
         raise conflict
@@ -562,6 +562,7 @@ def release_case(session: Session, actor: User, case_id: int) -> CaseView:
     _flush_or_conflict(session, actor, case_id)
     session.add(entry)
     session.commit()
+    session.expire(case)
     return policy.get_visible_case(session, actor, case_id)
 
 
@@ -569,15 +570,14 @@ def hand_over_case(
     session: Session, actor: User, case_id: int, data: Handover
 ) -> tuple[Case, CaseView | None]:
     """Pass the case to a user or an organisation of the owner's value chains, with a message
-    for the receiver (and the owner). A claim held by someone else blocks it, except for the
-    owner organisation's admins. Returns the case and the actor's view after the hand-over (None when
-    the actor's organisation no longer sees it)."""
+    for the receiver (and the owner). A claim held by someone else blocks it unless the actor
+    may override claims. Returns the case and the actor's view after the hand-over (None
+    when the actor's organisation no longer sees it)."""
     view = policy.get_visible_case(session, actor, case_id)
     policy.require(actor, Permission.HANDLE, view)
     case = view.case
     conflict = _claimed_by_other(case, actor)
-    owner_admin = view.is_owner and actor.role == UserRole.ADMIN
-    if conflict is not None and not owner_admin:
+    if conflict is not None and not policy.can(actor, Permission.OVERRIDE_CLAIM, view):
         raise conflict
     targets = {org.id: org for org in policy.handover_targets(session, case)}
     target_user: User | None = None
@@ -648,6 +648,7 @@ def hand_over_case(
             for org_id in sorted({actor.organization_id, target_org.id, case.owner_organization_id})
         )
     session.commit()
+    session.expire(case)
     try:
         return case, policy.get_visible_case(session, actor, case_id)
     except NotFound:
