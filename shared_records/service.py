@@ -402,7 +402,8 @@ def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) ->
 
 def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -> CaseShare:
     """Share a case with an organisation of the owner's value chain, or change that share."""
-    view = policy.get_visible_case(session, actor, case_id)
+    # The case row lock serialises concurrent share changes of one case (no duplicate insert).
+    view = policy.get_visible_case(session, actor, case_id, lock=True)
     policy.require(actor, Permission.SHARE, view)
     case = view.case
     if data.organization_id == case.owner_organization_id:
@@ -451,7 +452,7 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
 
 def unshare_case(session: Session, actor: User, case_id: int, organization_id: int) -> None:
     """Revoke a share; the organisation loses sight of the case unless it handles it."""
-    view = policy.get_visible_case(session, actor, case_id)
+    view = policy.get_visible_case(session, actor, case_id, lock=True)
     policy.require(actor, Permission.SHARE, view)
     case = view.case
     share = session.scalars(
