@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from auth import service
 from auth.models import ApiToken
+from auth.scopes import Scope
 from portal.api import endpoint
 from portal.db import get_session
 from portal.errors import NotFound
@@ -48,7 +49,14 @@ def _token_json(token: ApiToken) -> dict[str, object]:
     }
 
 
-@endpoint("/me/tokens", "GET", summary="My API tokens", tag="me", responses={200: TokenList})
+@endpoint(
+    "/me/tokens",
+    "GET",
+    summary="My API tokens",
+    tag="me",
+    scope=Scope.ACCOUNT,
+    responses={200: TokenList},
+)
 def list_tokens() -> Response:
     tokens = service.list_api_tokens(get_session(), current_user)
     return jsonify({"items": [_token_json(t) for t in tokens]})
@@ -57,6 +65,7 @@ def list_tokens() -> Response:
 @endpoint(
     "/me/tokens",
     "POST",
+    scope=Scope.ACCOUNT,
     summary="Create an API token (its value is shown only in this answer)",
     tag="me",
     body=TokenCreate,
@@ -72,6 +81,7 @@ def create_token(body: TokenCreate) -> Response:
 @endpoint(
     "/me/tokens/<int:token_id>",
     "DELETE",
+    scope=Scope.ACCOUNT,
     summary="Revoke an API token",
     tag="me",
     responses={204: None},

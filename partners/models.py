@@ -22,6 +22,8 @@ class Organization(Base):
     kind: Mapped[str] = mapped_column(sa.String(20))
     phone_region: Mapped[str] = mapped_column(sa.String(2), default="DE")
     active: Mapped[bool] = mapped_column(default=True)
+    # Local accounts of this organisation must use a TOTP second factor.
+    require_totp: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[created_at_col]
 
     users: Mapped[list[User]] = relationship(back_populates="organization")
@@ -55,7 +57,11 @@ class Partnership(Base):
 
 
 class User(Base):
-    """A person who signs in; belongs to exactly one organisation."""
+    """Someone who acts in the portal; belongs to exactly one organisation.
+
+    `kind` is `person` for people (password and/or single sign-on) or `service` for the
+    account an API client acts as (never signs in interactively).
+    """
 
     __tablename__ = "users"
 
@@ -64,8 +70,12 @@ class User(Base):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(20))
+    kind: Mapped[str] = mapped_column(sa.String(10), default="person", server_default="person")
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    password_changed_at: Mapped[dt.datetime | None]
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
+    totp_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locale: Mapped[str | None] = mapped_column(sa.String(10))
     created_at: Mapped[created_at_col]
     deactivated_at: Mapped[dt.datetime | None]
@@ -74,6 +84,7 @@ class User(Base):
 
     __table_args__ = (
         sa.CheckConstraint(sa.column("role").in_([r.value for r in UserRole]), name="role"),
+        sa.CheckConstraint(sa.column("kind").in_(["person", "service"]), name="kind"),
     )
 
     # Flask-Login protocol: the login manager asks these of the current user.

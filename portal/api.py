@@ -22,7 +22,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ValidationError
 
-from portal.errors import BadRequest, PortalError, Unauthorized, ValidationFailed
+from auth.scopes import current_scopes
+from portal.errors import BadRequest, Forbidden, PortalError, Unauthorized, ValidationFailed
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,6 +43,7 @@ class EndpointSpec:
     query: type[BaseModel] | None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     auth: bool = True
+    scope: str | None = None
 
 
 REGISTRY: list[EndpointSpec] = []
@@ -132,14 +134,18 @@ def endpoint(
     query: type[BaseModel] | None = None,
     responses: dict[int, type[BaseModel] | None] | None = None,
     auth: bool = True,
+    scope: str | None = None,
 ) -> Callable[[F], F]:
-    """Register an API endpoint. The handler receives `body=` and/or `query=` when declared."""
+    """Register an API endpoint. The handler receives `body=` and/or `query=` when declared;
+    `scope` is the scope a bearer token needs (people hold every scope)."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if auth and not current_user.is_authenticated:
                 raise Unauthorized("Sign in or send a valid bearer token.")
+            if scope is not None and scope not in current_scopes():
+                raise Forbidden(f"This token lacks the scope {scope!r}.", code="insufficient_scope")
             if query is not None:
                 kwargs["query"] = _read_query(query)
             if body is not None:
@@ -159,6 +165,7 @@ def endpoint(
                 query=query,
                 responses=dict(responses or {200: None}),
                 auth=auth,
+                scope=scope,
             )
         )
         return wrapper  # type: ignore[return-value]
@@ -275,6 +282,8 @@ def openapi_document() -> dict[str, Any]:
             )
         if spec.auth:
             operation["security"] = [{"bearer": []}, {"session": []}]
+        if spec.scope:
+            operation["x-required-scope"] = spec.scope
         paths.setdefault(path, {})[spec.method] = operation
     return {
         "openapi": "3.1.0",

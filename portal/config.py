@@ -60,6 +60,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_LIFETIME_HOURS": int(os.environ.get("PORTAL_SESSION_LIFETIME_HOURS", "12")),
         "ARGON2_PROFILE": os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
+        "ENCRYPTION_KEYS": os.environ.get("PORTAL_ENCRYPTION_KEYS", ""),
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field
 
+from auth.scopes import Scope
 from portal.api import (
     decode_cursor,
     decode_id_cursor,
@@ -91,6 +92,7 @@ def _stale(exc: StaleVersion) -> Response:
 @endpoint(
     "/customers",
     "GET",
+    scope=Scope.CUSTOMERS_READ,
     summary="Customers the caller may see",
     tag=TAG_CUSTOMERS,
     query=PageQuery,
@@ -110,6 +112,7 @@ def list_customers(query: PageQuery) -> Response:
 @endpoint(
     "/customers",
     "POST",
+    scope=Scope.CUSTOMERS_WRITE,
     summary="Create a customer owned by the caller's organisation",
     tag=TAG_CUSTOMERS,
     body=CustomerCreate,
@@ -125,6 +128,7 @@ def create_customer(body: CustomerCreate) -> Response:
 @endpoint(
     "/customers/<int:customer_id>",
     "GET",
+    scope=Scope.CUSTOMERS_READ,
     summary="One customer; contact details only where the policy allows",
     tag=TAG_CUSTOMERS,
     responses={200: CustomerOut},
@@ -137,6 +141,7 @@ def get_customer(customer_id: int) -> Response:
 @endpoint(
     "/customers/<int:customer_id>",
     "PATCH",
+    scope=Scope.CUSTOMERS_WRITE,
     summary="Change a customer (owner organisation only)",
     tag=TAG_CUSTOMERS,
     body=CustomerPatch,
@@ -153,6 +158,7 @@ def patch_customer(customer_id: int, body: CustomerPatch) -> Response:
 @endpoint(
     "/customers/<int:customer_id>/contacts",
     "POST",
+    scope=Scope.CUSTOMERS_WRITE,
     summary="Add a contact person to a company customer",
     tag=TAG_CUSTOMERS,
     body=ContactIn,
@@ -174,6 +180,7 @@ def add_contact(customer_id: int, body: ContactIn) -> Response:
 @endpoint(
     "/cases",
     "GET",
+    scope=Scope.CASES_READ,
     summary="Cases the caller may see, by last activity (keyset pages)",
     tag=TAG_CASES,
     query=CaseListQuery,
@@ -202,6 +209,7 @@ def list_cases(query: CaseListQuery) -> Response:
 @endpoint(
     "/cases",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Open a case; the caller's organisation owns and handles it",
     tag=TAG_CASES,
     body=CaseCreate,
@@ -215,6 +223,7 @@ def create_case(body: CaseCreate) -> Response:
 @endpoint(
     "/cases/<int:case_id>",
     "GET",
+    scope=Scope.CASES_READ,
     summary="One case, with what the caller may do and why they see it",
     tag=TAG_CASES,
     responses={200: CaseOut},
@@ -226,6 +235,7 @@ def get_case(case_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>",
     "PATCH",
+    scope=Scope.CASES_WRITE,
     summary="Change subject, description, kind, status or priority (needs the current version)",
     tag=TAG_CASES,
     body=CasePatch,
@@ -242,6 +252,7 @@ def patch_case(case_id: int, body: CasePatch) -> Response:
 @endpoint(
     "/cases/<int:case_id>/timeline",
     "GET",
+    scope=Scope.CASES_READ,
     summary="The case timeline, filtered by audience",
     tag=TAG_CASES,
     responses={200: EntryList},
@@ -256,6 +267,7 @@ def list_timeline(case_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>/timeline",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Add a note or interaction for an audience",
     tag=TAG_CASES,
     body=EntryCreate,
@@ -269,6 +281,7 @@ def add_timeline_entry(case_id: int, body: EntryCreate) -> Response:
 @endpoint(
     "/cases/<int:case_id>/shares",
     "GET",
+    scope=Scope.CASES_READ,
     summary="Shares of the case (partners see only their own)",
     tag=TAG_CASES,
     responses={200: ShareList},
@@ -281,6 +294,7 @@ def list_shares(case_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>/shares",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Share with an organisation of the value chain, or change its share",
     tag=TAG_CASES,
     body=ShareCreate,
@@ -294,6 +308,7 @@ def create_share(case_id: int, body: ShareCreate) -> Response:
 @endpoint(
     "/cases/<int:case_id>/shares/<int:organization_id>",
     "DELETE",
+    scope=Scope.CASES_WRITE,
     summary="Revoke a share",
     tag=TAG_CASES,
     responses={204: None},
@@ -306,6 +321,7 @@ def delete_share(case_id: int, organization_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>/claim",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Claim the case: the caller handles it now (409 names the current holder)",
     tag=TAG_CASES,
     responses={200: CaseOut},
@@ -317,6 +333,7 @@ def claim(case_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>/release",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Release the caller's claim",
     tag=TAG_CASES,
     responses={200: CaseOut},
@@ -328,6 +345,7 @@ def release(case_id: int) -> Response:
 @endpoint(
     "/cases/<int:case_id>/handover",
     "POST",
+    scope=Scope.CASES_WRITE,
     summary="Hand the case over to a user or organisation, with a message",
     tag=TAG_CASES,
     body=Handover,
