@@ -20,7 +20,7 @@ def authenticate(session: Session, email: str, password: str, argon2_profile: st
     """The active user with this email and password, or None (same answer for every failure)."""
     user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
     ok = verify_password(user.password_hash if user else None, password, argon2_profile)
-    if user is None or not ok or not user.is_active:
+    if user is None or not ok or not user.is_active or user.kind != "person":
         return None
     return user
 

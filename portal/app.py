@@ -46,6 +46,8 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from auth.oauth import bp as oauth_bp
+    from auth.sso_views import bp as sso_bp
     from auth.views import bp as auth_bp
     from partners.views import bp as partners_bp
     from portal.api import api_bp, load_api_modules
@@ -55,6 +57,8 @@ def _register_blueprints(app: Flask) -> None:
     load_api_modules()
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(sso_bp)
+    app.register_blueprint(oauth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(partners_bp)
     app.register_blueprint(records_bp)

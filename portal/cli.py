@@ -300,3 +300,13 @@ def users_deactivate(email: str) -> None:
         revoke_all_access(session, user)
         session.commit()
         click.echo(f"{user.email} deactivated; sessions and tokens revoked.")
+
+
+def _register_domain_commands() -> None:
+    from auth.cli import clients, sso
+
+    main.add_command(sso)
+    main.add_command(clients)
+
+
+_register_domain_commands()

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from auth import service as auth_service
+from auth.clients import user_for_oauth_token
 from partners.models import User
 from portal.config import PROJECT_ROOT
 from portal.db import get_session
@@ -83,7 +84,13 @@ def init_app(app: Flask) -> None:
         user = auth_service.user_for_api_token(get_session(), token)
         if user is not None:
             g.auth_method = "token"
-        return user
+            return user
+        client = user_for_oauth_token(get_session(), token)
+        if client is None:
+            return None
+        g.auth_method = "client"
+        g.auth_scopes = client[1]
+        return client[0]
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Response | WerkzeugResponse:

@@ -588,6 +588,7 @@ def hand_over_case(
             target_user is None
             or target_user.organization_id not in targets
             or not target_user.is_active
+            or target_user.kind != "person"
         ):
             raise ValidationFailed(
                 _("This person cannot take over the case."),
