@@ -25,7 +25,15 @@ def authenticate(session: Session, email: str, password: str, argon2_profile: st
     return user
 
 
-def start_session(session: Session, user: User, lifetime: dt.timedelta, user_agent: str) -> str:
+def start_session(
+    session: Session,
+    user: User,
+    lifetime: dt.timedelta,
+    user_agent: str,
+    *,
+    method: str = "password",
+    second_factor_pending: bool = False,
+) -> str:
     """Record a new signed-in browser; returns the secret the browser keeps."""
     secret = new_secret()
     now = utcnow()
@@ -37,27 +45,48 @@ def start_session(session: Session, user: User, lifetime: dt.timedelta, user_age
             last_seen_at=now,
             expires_at=now + lifetime,
             user_agent=user_agent[:300],
+            method=method,
+            second_factor_pending=second_factor_pending,
         )
     )
     session.commit()
     return secret
 
 
-def user_for_session(session: Session, secret: str) -> User | None:
-    """The user of a live session, or None when it was revoked, expired or the user disabled."""
+def live_session(session: Session, secret: str, idle: dt.timedelta) -> UserSession | None:
+    """The session row of a browser, or None when revoked, past its absolute lifetime, idle
+    for longer than `idle` (then revoked), or its user is disabled."""
     now = utcnow()
     row = session.scalars(
         sa.select(UserSession).where(UserSession.token_hash == digest(secret))
     ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    user = row.user
-    if not user.is_active:
+    if now - row.last_seen_at > idle:
+        row.revoked_at = now
+        session.commit()
         return None
-    if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
+    if not row.user.is_active:
+        return None
+    if now - row.last_seen_at > min(SESSION_TOUCH_INTERVAL, idle / 4):
         row.last_seen_at = now
         session.commit()
-    return user
+    return row
+
+
+def user_for_session(
+    session: Session, secret: str, idle: dt.timedelta = dt.timedelta(hours=1)
+) -> User | None:
+    """The user of a live, fully signed-in session (second factor done), or None."""
+    row = live_session(session, secret, idle)
+    if row is None or row.second_factor_pending:
+        return None
+    return row.user
+
+
+def complete_second_factor(session: Session, row: UserSession) -> None:
+    row.second_factor_pending = False
+    session.commit()
 
 
 def end_session(session: Session, secret: str) -> None:

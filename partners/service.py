@@ -67,9 +67,9 @@ def create_user(
     if not name.strip():
         errors["name"] = _("A name is required.")
     if password is not None and check_password:
-        problem = password_problem(password)
+        problem = password_problem(password, email=email, name=name)
         if problem:
-            errors["password"] = _("The password is too short (%(rule)s).", rule=problem)
+            errors["password"] = _("This password cannot be used: %(rule)s.", rule=problem)
     if errors:
         raise ValidationFailed(_("Some values are not valid."), fields=errors)
     if session.scalars(sa.select(User.id).where(User.email == email)).first() is not None:
@@ -121,7 +121,12 @@ def set_user_role(session: Session, admin: User, user_id: int, role: str) -> Use
 
 
 def organization_users(session: Session, organization_id: int) -> list[User]:
-    stmt = sa.select(User).where(User.organization_id == organization_id).order_by(User.name)
+    """The people of an organisation (service users of API clients are managed as clients)."""
+    stmt = (
+        sa.select(User)
+        .where(User.organization_id == organization_id, User.kind == "person")
+        .order_by(User.name)
+    )
     return list(session.scalars(stmt))
 
 
@@ -136,4 +141,21 @@ def partnerships_of(session: Session, org: Organization) -> list[Partnership]:
 
 def set_locale(session: Session, user: User, locale: str | None) -> None:
     user.locale = locale if locale in ("de", "en") else None
+    session.commit()
+
+
+def set_require_totp(session: Session, admin: User, required: bool) -> None:
+    """Make a second factor mandatory (or optional) for the admin's organisation."""
+    if admin.role != UserRole.ADMIN:
+        raise Forbidden(_("Only admins manage users."))
+    from auth import audit
+
+    admin.organization.require_totp = required
+    audit.record(
+        session,
+        "identity_settings",
+        organization_id=admin.organization_id,
+        actor=admin,
+        detail=f"require_totp={'on' if required else 'off'}",
+    )
     session.commit()

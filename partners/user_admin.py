@@ -7,11 +7,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from auth.passwords import MIN_PASSWORD_LENGTH
 from partners import service
 from partners.models import User
 from portal.enums import UserRole
-from portal.errors import Forbidden, ValidationFailed
+from portal.errors import Forbidden
 
 
 def is_admin(actor: User) -> bool:
@@ -40,17 +39,6 @@ def add_user(
     taken).
     """
     require_admin(admin)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        # Checked here too, so that the message is translated (password_problem is English).
-        raise ValidationFailed(
-            _("Some values are not valid."),
-            fields={
-                "password": _(
-                    "The password needs at least %(count)s characters.",
-                    count=MIN_PASSWORD_LENGTH,
-                )
-            },
-        )
     try:
         user = service.create_user(
             session,

@@ -100,3 +100,12 @@ def change_active(user_id: int) -> ResponseReturnValue:
         )
         flash(message, "success")
     return redirect(url_for("partners.admin") + "#users")
+
+
+@bp.post("/admin/security")
+@login_required
+def security() -> ResponseReturnValue:
+    """Organisation-wide sign-in rules (a mandatory second factor for local accounts)."""
+    service.set_require_totp(get_session(), current_user, request.form.get("require_totp") == "1")
+    flash(_("Sign-in security saved."), "success")
+    return redirect(url_for("partners.admin") + "#security")

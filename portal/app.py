@@ -36,6 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(close_session)
     _register_extensions(app)
     _register_blueprints(app)
+    from auth.throttle import init_throttling
+
+    init_throttling(app)
     return app
 
 

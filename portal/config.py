@@ -61,6 +61,17 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_LIFETIME_HOURS": int(os.environ.get("PORTAL_SESSION_LIFETIME_HOURS", "12")),
         "ARGON2_PROFILE": os.environ.get("PORTAL_ARGON2_PROFILE", "default"),
         "ENCRYPTION_KEYS": os.environ.get("PORTAL_ENCRYPTION_KEYS", ""),
+        "REDIS_URL": os.environ.get("PORTAL_REDIS_URL", ""),
+        "SESSION_IDLE_MINUTES": int(os.environ.get("PORTAL_SESSION_IDLE_MINUTES", "60")),
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "5/5minutes"),
+        "LOGIN_LIMIT_PER_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_PER_ADDRESS", "30/5minutes"),
+        "PASSWORD_RESET_HOURS": 2,
+        "MAIL_FROM": os.environ.get("PORTAL_MAIL_FROM", "Wertkette <no-reply@wertkette.invalid>"),
+        "SMTP_HOST": os.environ.get("PORTAL_SMTP_HOST", ""),
+        "SMTP_PORT": os.environ.get("PORTAL_SMTP_PORT", "587"),
+        "SMTP_USER": os.environ.get("PORTAL_SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("PORTAL_SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _flag("PORTAL_SMTP_STARTTLS", True),
         "WTF_CSRF_CHECK_DEFAULT": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
@@ -84,5 +95,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
             )
         else:
             config["SECRET_KEY"] = _development_secret()
-    config["SESSION_COOKIE_SECURE"] = str(config["BASE_URL"]).startswith("https://")
+    secure = str(config["BASE_URL"]).startswith("https://") or env == "production"
+    config["SESSION_COOKIE_SECURE"] = secure
+    # __Host- cookies are bound to this host and path, HTTPS only: used whenever secure.
+    config.setdefault("SESSION_COOKIE_NAME", "__Host-wk_session" if secure else "wk_session")
     return config

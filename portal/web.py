@@ -10,6 +10,7 @@ from flask import (
     Flask,
     Response,
     abort,
+    current_app,
     flash,
     g,
     jsonify,
@@ -69,7 +70,8 @@ def init_app(app: Flask) -> None:
         secret = session.get("sid")
         if not secret:
             return None
-        user = auth_service.user_for_session(get_session(), secret)
+        idle = dt.timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])
+        user = auth_service.user_for_session(get_session(), secret, idle)
         if user is None or str(user.id) != user_id:
             session.clear()
             return None
@@ -107,7 +109,9 @@ def init_app(app: Flask) -> None:
         # other unsafe request does (form field csrf_token or header X-CSRFToken).
         if request.method in SAFE_METHODS or "Authorization" in request.headers:
             return
-        csrf.protect()
+        # Views marked with csrf.exempt (POST /oauth/token: no cookie, the client secret is
+        # the credential) are skipped.
+        csrf.protect(apply_exemptions=True)
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -196,6 +200,7 @@ def _register_error_handlers(app: Flask) -> None:
         messages = {
             404: _("This page does not exist, or you may not see it."),
             413: _("The upload is too large."),
+            429: _("Too many attempts. Please wait a few minutes and try again."),
         }
         message = messages.get(status, error.description or error.name)
         return render_template("error.html", message=message, status=status), status
@@ -215,6 +220,11 @@ def _register_error_handlers(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(csrf_token=generate_csrf, current_locale=get_locale)
+
+    @app.context_processor
+    def endpoints() -> dict[str, Any]:
+        # Lets templates link to optional pages only where their blueprint is registered.
+        return {"config_endpoints": app.view_functions}
 
     @app.template_filter("when")
     def when(value: dt.datetime | None, style: str = "short") -> str:

@@ -84,6 +84,7 @@ def handover_choices(session: Session, view: CaseView) -> list[HandoverGroup]:
         .where(
             User.organization_id.in_(ids),
             User.active.is_(True),
+            User.kind == "person",
             User.role.in_([UserRole.AGENT.value, UserRole.ADMIN.value]),
         )
         .order_by(User.name)

@@ -443,3 +443,17 @@ def api(app: Flask) -> Any:
     from tests.support.api import Api
 
     return Api(app)
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server URL (PORTAL_TEST_REDIS_URL, the local one, or a throwaway); else skip."""
+    from tests.support.redis_server import obtain_redis, why_unavailable
+
+    url = obtain_redis()
+    if url is None:
+        pytest.skip("Redis unavailable: " + "; ".join(why_unavailable))
+    return url

@@ -55,13 +55,13 @@ def test_cookie_replayed_after_logout_is_dead(app: Flask) -> None:
     sessions)."""
     browser = app.test_client()
     login(browser, "sales@berger.example")
-    cookie = browser.get_cookie("session")
+    cookie = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     token = csrf_token(browser, "/login")
     browser.post("/logout", data={"csrf_token": token})
     assert browser.get("/api/v1/me").status_code == 401
     attacker = app.test_client()
-    attacker.set_cookie("session", cookie.value)
+    attacker.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie.value)
     assert attacker.get("/api/v1/me").status_code == 401
 
 

@@ -66,8 +66,10 @@ def _new_page(
 
 
 def sign_in(page: Page, server: ServerThread, email: str, password: str = "demo") -> None:
+    """The two-step sign-in: the email address first, then the password."""
     page.goto(server.url + "/login")
     page.fill("#email", email)
+    page.locator("form button[type=submit]").click()
     page.fill("#password", password)
     page.locator("form button[type=submit]").click()
 
