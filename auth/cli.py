@@ -1,13 +1,4 @@
-"""`portal sso ...` and `portal clients ...` commands (stub; being built)."""
+"""The `portal sso ...` and `portal clients ...` command groups, re-exported for portal.cli."""
 
-import click
-
-
-@click.group()
-def sso() -> None:
-    """Single sign-on providers of organisations."""
-
-
-@click.group()
-def clients() -> None:
-    """API clients (OAuth 2.0 client credentials)."""
+from auth.clients_cli import clients as clients  # re-exported for portal.cli
+from auth.sso_cli import sso as sso  # re-exported for portal.cli

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from auth.models import ApiToken, UserSession
@@ -156,10 +157,24 @@ def list_api_tokens(session: Session, user: User) -> list[ApiToken]:
 
 
 def revoke_api_token(session: Session, user: User, token_id: int) -> bool:
-    result = session.execute(
-        sa.update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    """Revoke one of the user's tokens; live connections using it are closed at once."""
+    token = session.scalars(
+        sa.select(ApiToken).where(
+            ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+        )
+    ).first()
+    if token is None:
+        return False
+    token.revoked_at = utcnow()
     session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    close_live_connections(credential="token:" + token.token_hash)
+    return True
+
+
+def close_live_connections(*, user_id: int | None = None, credential: str | None = None) -> None:
+    """Close the live (Socket.IO) connections of ended credentials, where an app runs."""
+    if not has_app_context():
+        return
+    from portal.realtime import disconnect_sockets
+
+    disconnect_sockets(current_app, user_id=user_id, credential=credential)

@@ -19,11 +19,15 @@ THROTTLED_VIEWS = {
     "auth.login": (401,),
     "auth.second_factor": (401,),
     "auth.forgot_password": (202,),
+    "oauth.token": (401,),
 }
 
 
 def _account_key() -> str:
     email = (request.form.get("email") or "").strip().lower()
+    if request.endpoint == "oauth.token":
+        client = request.authorization.username if request.authorization else None
+        return "client:" + str(client or request.form.get("client_id") or "")[:80]
     if not email:
         # The second-factor step has no email field; its session stands for the account.
         from flask import session

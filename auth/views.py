@@ -25,7 +25,7 @@ from auth.models import IdentityProvider, UserSession
 from auth.tokens import digest
 from partners import service as partners_service
 from partners.models import User
-from portal import ui
+from portal import realtime, ui
 from portal.db import get_session
 from portal.errors import ValidationFailed
 from portal.mail import send_mail
@@ -80,14 +80,18 @@ def login() -> ResponseReturnValue:
     if not email:
         return _login_page("email", "", next_url, _("Enter your email address."), 422)
     provider = sso.provider_for_email(db, email)
+    wants_password = request.form.get("method") == "password"
     if "password" not in request.form:
-        if provider is not None:
+        if provider is not None and not (wants_password and provider.allow_local_passwords):
             return _sso_redirect(provider, email, next_url)
         return _login_page("password", email, next_url)
     if provider is not None and not provider.allow_local_passwords:
         return _sso_redirect(provider, email, next_url)
     profile = current_app.config["ARGON2_PROFILE"]
     user = service.authenticate(db, email, request.form.get("password", ""), profile)
+    if user is not None and not sso.local_password_allowed(db, user):
+        # The organisation signs in through its provider only, whatever the email domain.
+        user = None
     if user is None:
         audit.record_now(db, "login", email=email, method="password", success=False)
         return _login_page("password", email, next_url, _("Email or password is wrong."), 401)
@@ -226,6 +230,7 @@ def logout() -> ResponseReturnValue:
                     db, row, url_for("auth.login", _external=True)
                 )
         service.end_session(db, secret)
+        realtime.disconnect_sockets(current_app, credential="session:" + digest(secret))
     logout_user()
     session.clear()
     flash(_("You have been signed out."), "info")
@@ -252,6 +257,7 @@ def _profile_page(
             password_form=password_form or ui.FormState(),
             totp_form=totp_form or ui.FormState(),
             totp_secret=session.get("totp_setup"),
+            sso_provider=sso.provider_of(get_session(), current_user.organization),
         ),
         status,
     )

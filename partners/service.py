@@ -90,7 +90,8 @@ def _managed_user(session: Session, admin: User, user_id: int) -> User:
     if admin.role != UserRole.ADMIN:
         raise Forbidden(_("Only admins manage users."))
     user = session.get(User, user_id)
-    if user is None or user.organization_id != admin.organization_id:
+    # Service users of API clients are managed through their client, never as people.
+    if user is None or user.organization_id != admin.organization_id or user.kind != "person":
         raise NotFound(_("User not found."))
     return user
 
@@ -106,6 +107,10 @@ def set_user_active(session: Session, admin: User, user_id: int, active: bool) -
     if not active:
         revoke_all_access(session, user)
     session.commit()
+    if not active:
+        from auth.service import close_live_connections
+
+        close_live_connections(user_id=user.id)
     return user
 
 

@@ -22,6 +22,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "portal" / "static"),
     )
     app.config.update(settings)
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        proxies = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     database = Database(app.config["DATABASE_URL"])
     app.extensions["portal_db"] = database
@@ -37,8 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_extensions(app)
     _register_blueprints(app)
     from auth.throttle import init_throttling
+    from portal.realtime import init_realtime
 
     init_throttling(app)
+    init_realtime(app)
     return app
 
 
@@ -52,6 +61,8 @@ def _register_blueprints(app: Flask) -> None:
     from auth.oauth import bp as oauth_bp
     from auth.sso_views import bp as sso_bp
     from auth.views import bp as auth_bp
+    from partners.integrations_views import bp as integrations_bp
+    from partners.sso_admin_views import bp as sso_admin_bp
     from partners.views import bp as partners_bp
     from portal.api import api_bp, load_api_modules
     from portal.views import bp as portal_bp
@@ -64,4 +75,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(partners_bp)
+    app.register_blueprint(integrations_bp)
+    app.register_blueprint(sso_admin_bp)
     app.register_blueprint(records_bp)

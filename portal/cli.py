@@ -130,12 +130,14 @@ def demo_load(if_empty: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """Serve the portal (threaded HTTP server)."""
-    from werkzeug.serving import run_simple
+    """Serve the portal with live updates (threaded server; see README for production)."""
+    from portal.realtime import EXTENSION
 
     app = _app()
     click.echo(f"Wertkette is serving on http://{host}:{port}/")
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    app.extensions[EXTENSION].run(
+        app, host=host, port=port, debug=False, use_reloader=False, allow_unsafe_werkzeug=True
+    )
 
 
 # --- organisations -----------------------------------------------------------------------
@@ -291,7 +293,8 @@ def users_deactivate(email: str) -> None:
     from partners.models import User
     from portal.db import utcnow
 
-    with _session(_app()) as session:
+    app = _app()
+    with _session(app) as session:
         user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
         if user is None:
             raise click.ClickException(f"No user {email!r}.")
@@ -299,6 +302,10 @@ def users_deactivate(email: str) -> None:
         user.deactivated_at = utcnow()
         revoke_all_access(session, user)
         session.commit()
+        # Reaches the server processes through Redis when PORTAL_REDIS_URL is set.
+        from portal.realtime import disconnect_sockets
+
+        disconnect_sockets(app, user_id=user.id)
         click.echo(f"{user.email} deactivated; sessions and tokens revoked.")
 
 

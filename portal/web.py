@@ -38,7 +38,7 @@ from shared_records.normalize import format_phone
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Only these folders of node_modules are served (no source maps or package metadata).
-VENDOR_DIRS = ("bootstrap/dist/", "bootstrap-icons/font/")
+VENDOR_DIRS = ("bootstrap/dist/", "bootstrap-icons/font/", "socket.io-client/dist/")
 
 
 def is_api_request() -> bool:
@@ -87,7 +87,9 @@ def init_app(app: Flask) -> None:
         if user is not None:
             g.auth_method = "token"
             return user
-        client = user_for_oauth_token(get_session(), token)
+        # Client tokens authenticate API requests only: on the server-rendered pages they are
+        # worth nothing, so a client never reaches a person's pages (e.g. token creation).
+        client = user_for_oauth_token(get_session(), token) if is_api_request() else None
         if client is None:
             return None
         g.auth_method = "client"
@@ -224,7 +226,7 @@ def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def endpoints() -> dict[str, Any]:
         # Lets templates link to optional pages only where their blueprint is registered.
-        return {"config_endpoints": app.view_functions}
+        return {"config_endpoints": app.view_functions, "feed_last_id": _feed_last_id}
 
     @app.template_filter("when")
     def when(value: dt.datetime | None, style: str = "short") -> str:
@@ -235,3 +237,10 @@ def _register_template_helpers(app: Flask) -> None:
     @app.template_filter("phone")
     def phone(value: str) -> str:
         return format_phone(value)
+
+
+def _feed_last_id() -> int:
+    """The newest activity id when a page is rendered: the live client replays from here."""
+    from shared_records.feed import latest_id
+
+    return latest_id(get_session())

@@ -19,9 +19,10 @@ from portal.api import (
 )
 from portal.db import get_session
 from portal.enums import CaseKind, CaseStatus
-from shared_records import policy, queries, service
+from shared_records import feed, policy, queries, service
 from shared_records.policy import InboxScope
 from shared_records.schemas import (
+    ActivityPage,
     CaseCreate,
     CaseOut,
     CasePage,
@@ -40,7 +41,13 @@ from shared_records.schemas import (
     ShareList,
     ShareOut,
 )
-from shared_records.serializers import case_json, customer_json, entry_json, share_json
+from shared_records.serializers import (
+    activity_json,
+    case_json,
+    customer_json,
+    entry_json,
+    share_json,
+)
 from shared_records.service import StaleVersion
 
 TAG_CASES = "cases"
@@ -364,3 +371,26 @@ def handover(case_id: int, body: Handover) -> Response:
             }
         )
     return _json(case_json(view))
+
+
+class FeedQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: Annotated[int, Field(ge=0, le=2**62, description="the last id the client has")] = 0
+    limit: Annotated[int, Field(ge=1, le=500, description="1 to 500, default 100")] = 100
+
+
+@endpoint(
+    "/feed",
+    "GET",
+    scope=Scope.CASES_READ,
+    summary="Activities the caller may see after an id, in id order (replay after a gap)",
+    tag="feed",
+    query=FeedQuery,
+    responses={200: ActivityPage},
+)
+def activity_feed(query: FeedQuery) -> Response:
+    session = get_session()
+    items = feed.activities_after(session, current_user, query.after, query.limit)
+    last_id = items[-1].id if items else query.after
+    return _json({"items": [activity_json(a) for a in items], "last_id": last_id})

@@ -231,3 +231,27 @@ class CaseNumberCounter(Base):
 
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last_value: Mapped[int] = mapped_column(default=0)
+
+
+class Activity(Base):
+    """The durable activity log: one row per change, written in the change's transaction.
+
+    Ids are assigned in commit order (see shared_records/feed.py), so a reader asking for
+    everything after id N never skips a row. Visibility is decided when the log is read or
+    delivered, through the case (and, for timeline entries, the entry's audience).
+    """
+
+    __tablename__ = "activities"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    type: Mapped[str] = mapped_column(sa.String(30))
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("timeline_entries.id"))
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    at: Mapped[dt.datetime]
+    summary: Mapped[str] = mapped_column(sa.String(300))
+    # Small JSON object with the type's details (changed fields, holder, receiver).
+    data: Mapped[str] = mapped_column(sa.Text, default="{}")

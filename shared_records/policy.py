@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 from partners.models import Organization, Partnership, User
 from portal.enums import Access, AudienceKind, OrganizationKind, UserRole
 from portal.errors import Forbidden, NotFound
-from shared_records.models import Case, CaseShare, Customer, TimelineAudience, TimelineEntry
+from shared_records.models import (
+    Activity,
+    Case,
+    CaseShare,
+    Customer,
+    TimelineAudience,
+    TimelineEntry,
+)
 
 
 class Permission(StrEnum):
@@ -452,3 +459,26 @@ def filter_audience(allowed: Iterable[Organization], requested: Sequence[int]) -
     """The requested audience organisations that are not among the allowed ones."""
     allowed_ids = {org.id for org in allowed}
     return [org_id for org_id in requested if org_id not in allowed_ids]
+
+
+# --- live delivery -----------------------------------------------------------------------
+
+
+def activity_audience(session: Session, activity: Activity) -> set[int]:
+    """Organisations that may see an activity now: those that see its case, narrowed to the
+    entry's audience for timeline activities (the same rules as `entry_visible_to`)."""
+    case = session.get(Case, activity.case_id)
+    if case is None:
+        return set()
+    orgs = org_ids_seeing_case(case)
+    if activity.entry_id is None:
+        return orgs
+    entry = session.get(TimelineEntry, activity.entry_id)
+    if entry is None:
+        return set()
+    if entry.audience == AudienceKind.SHARED.value:
+        return orgs
+    allowed = {entry.organization_id}
+    if entry.audience == AudienceKind.ORGANIZATIONS.value:
+        allowed |= {a.organization_id for a in entry.audience_organizations}
+    return orgs & allowed

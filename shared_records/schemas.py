@@ -230,3 +230,19 @@ class ShareOut(Response):
 
 class ShareList(Response):
     items: list[ShareOut]
+
+
+class ActivityOut(Response):
+    id: int
+    type: str
+    case_id: int
+    organization_id: int
+    actor_user_id: int | None
+    at: str
+    summary: str
+    data: dict[str, Any]
+
+
+class ActivityPage(Response):
+    items: list[ActivityOut]
+    last_id: int

@@ -5,10 +5,11 @@ Fields hidden by the policy are left out, never sent as null.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from partners.models import Organization, User
-from shared_records.models import CaseShare, Contact, Customer, TimelineEntry
+from shared_records.models import Activity, CaseShare, Contact, Customer, TimelineEntry
 from shared_records.policy import CaseView
 
 
@@ -115,4 +116,17 @@ def share_json(share: CaseShare) -> dict[str, Any]:
         "shared_by_user_id": share.shared_by_user_id,
         "created_at": share.created_at.isoformat(),
         "updated_at": share.updated_at.isoformat(),
+    }
+
+
+def activity_json(activity: Activity) -> dict[str, Any]:
+    return {
+        "id": activity.id,
+        "type": activity.type,
+        "case_id": activity.case_id,
+        "organization_id": activity.organization_id,
+        "actor_user_id": activity.actor_user_id,
+        "at": activity.at.isoformat(),
+        "summary": activity.summary,
+        "data": json.loads(activity.data or "{}"),
     }

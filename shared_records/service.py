@@ -21,7 +21,9 @@ from partners.models import Organization, User
 from portal.db import utcnow
 from portal.enums import AudienceKind, EntryKind, UserRole
 from portal.errors import Conflict, NotFound, ValidationFailed
-from shared_records import policy
+from shared_records import feed, policy
+from shared_records.events import ActivityType
+from shared_records.events import build as build_activity
 from shared_records.models import (
     Case,
     CaseNumberCounter,
@@ -308,6 +310,7 @@ def create_case(session: Session, actor: User, data: CaseCreate) -> CaseView:
     )
     session.add(case)
     session.flush()
+    feed.record(session, build_activity(ActivityType.CASE_CREATED, case, actor, now))
     session.commit()
     return policy.get_visible_case(session, actor, case.id)
 
@@ -349,6 +352,11 @@ def update_case(session: Session, actor: User, case_id: int, data: CasePatch) ->
             _("This case was changed meanwhile."), policy.get_visible_case(session, actor, case_id)
         ) from None
     session.add_all(entries)
+    changed = {e.field: [e.old_value, e.new_value] for e in entries if e.field}
+    feed.record(
+        session,
+        build_activity(ActivityType.CASE_UPDATED, case, actor, now, details={"fields": changed}),
+    )
     session.commit()
     return policy.get_visible_case(session, actor, case_id)
 
@@ -393,6 +401,17 @@ def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) ->
     session.flush()
     session.add_all(TimelineAudience(entry_id=entry.id, organization_id=i) for i in audience_ids)
     _touch(session, view.case, now)
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.TIMELINE_ADDED,
+            view.case,
+            actor,
+            now,
+            entry=entry,
+            details={"kind": entry.kind, "channel": entry.channel, "entry_id": entry.id},
+        ),
+    )
     session.commit()
     return entry
 
@@ -446,6 +465,21 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
         for org_id in sorted({case.owner_organization_id, data.organization_id})
     )
     _touch(session, case, now)
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.CASE_SHARED,
+            case,
+            actor,
+            now,
+            entry=entry,
+            details={
+                "organization_id": target.id,
+                "organization_name": target.name,
+                "access": data.access,
+            },
+        ),
+    )
     session.commit()
     return share
 
@@ -463,7 +497,8 @@ def unshare_case(session: Session, actor: User, case_id: int, organization_id: i
     if share is None:
         raise NotFound(_("This case is not shared with that organisation."))
     now = utcnow()
-    old = f"{share.organization.name}: {share.access}"
+    org_name = share.organization.name
+    old = f"{org_name}: {share.access}"
     session.delete(share)
     entry = _change(case, actor, "share", old, None, audience=AudienceKind.ORGANIZATIONS, at=now)
     session.add(entry)
@@ -473,6 +508,17 @@ def unshare_case(session: Session, actor: User, case_id: int, organization_id: i
         for org_id in sorted({case.owner_organization_id, organization_id})
     )
     _touch(session, case, now)
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.CASE_UNSHARED,
+            case,
+            actor,
+            now,
+            entry=entry,
+            details={"organization_id": organization_id, "organization_name": org_name},
+        ),
+    )
     session.commit()
 
 
@@ -537,6 +583,22 @@ def claim_case(session: Session, actor: User, case_id: int) -> CaseView:
     case.last_activity_at = now
     _flush_or_conflict(session, actor, case_id)
     session.add_all(entries)
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.CASE_CLAIMED,
+            case,
+            actor,
+            now,
+            details={
+                "user_id": actor.id,
+                "user_name": actor.name,
+                "organization_id": actor.organization_id,
+                "organization_name": actor.organization.name,
+                "since": now.isoformat(),
+            },
+        ),
+    )
     session.commit()
     session.expire(case)
     return policy.get_visible_case(session, actor, case_id)
@@ -562,6 +624,12 @@ def release_case(session: Session, actor: User, case_id: int) -> CaseView:
     case.last_activity_at = now
     _flush_or_conflict(session, actor, case_id)
     session.add(entry)
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.CASE_RELEASED, case, actor, now, details={"user_id": holder.id}
+        ),
+    )
     session.commit()
     session.expire(case)
     return policy.get_visible_case(session, actor, case_id)
@@ -649,6 +717,21 @@ def hand_over_case(
             TimelineAudience(entry_id=note.id, organization_id=org_id)
             for org_id in sorted({actor.organization_id, target_org.id, case.owner_organization_id})
         )
+    feed.record(
+        session,
+        build_activity(
+            ActivityType.CASE_HANDED_OVER,
+            case,
+            actor,
+            now,
+            details={
+                "to": target_user.name if target_user else target_org.name,
+                "user_id": target_user.id if target_user else None,
+                "organization_id": target_org.id,
+                "organization_name": target_org.name,
+            },
+        ),
+    )
     session.commit()
     session.expire(case)
     try:

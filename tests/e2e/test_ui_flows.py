@@ -69,7 +69,7 @@ def sign_in(page: Page, server: ServerThread, email: str, password: str = "demo"
     """The two-step sign-in: the email address first, then the password."""
     page.goto(server.url + "/login")
     page.fill("#email", email)
-    page.locator("form button[type=submit]").click()
+    page.locator("#continue").click()
     page.fill("#password", password)
     page.locator("form button[type=submit]").click()
 

@@ -1,0 +1,214 @@
+/* Live updates: follows the Socket.IO `activity` events the server sends to this user's
+ * organisation, replays what was missed after a disconnect (GET /api/v1/feed?after=<id>)
+ * before showing new events, and refreshes the parts of the page marked data-live-region.
+ * No gaps, no duplicates: events are applied strictly in id order, each once. */
+(function () {
+  "use strict";
+
+  function meta(name) {
+    var el = document.querySelector('meta[name="' + name + '"]');
+    return el ? el.getAttribute("content") : null;
+  }
+
+  if (typeof window.io !== "function" || !meta("live-user")) {
+    return;
+  }
+  var userId = Number(meta("live-user"));
+  var orgId = Number(meta("live-organization"));
+  var lastId = Number(meta("feed-last-id") || 0);
+  var replaying = false;
+  var buffered = [];
+  var unread = 0;
+  var refreshTimer = null;
+
+  var list = document.getElementById("feed-list");
+  var empty = document.getElementById("feed-empty");
+  var badge = document.getElementById("feed-unread");
+  var filter = document.getElementById("feed-filter");
+  var statusDot = document.getElementById("live-status");
+  var toggle = document.getElementById("feed-toggle");
+
+  function setStatus(online) {
+    if (statusDot) {
+      statusDot.classList.toggle("online", online);
+    }
+    document.body.dataset.live = online ? "online" : "offline";
+  }
+
+  function category(activity) {
+    var data = activity.data || {};
+    if (activity.actor_user_id === userId || data.user_id === userId) {
+      return "mine";
+    }
+    return activity.organization_id === orgId ? "organization" : "shared";
+  }
+
+  function applyFilter() {
+    if (!list || !filter) {
+      return;
+    }
+    var wanted = filter.value;
+    Array.prototype.forEach.call(list.children, function (item) {
+      var cats = item.dataset.categories.split(" ");
+      item.hidden = !(wanted === "all" || cats.indexOf(wanted) >= 0);
+    });
+  }
+
+  function showInPanel(activity) {
+    if (!list) {
+      return;
+    }
+    var cat = category(activity);
+    var cats = [cat];
+    if (cat === "mine" && activity.organization_id === orgId) {
+      cats.push("organization");
+    }
+    var item = document.createElement("li");
+    item.className = "feed-item";
+    item.dataset.activityId = String(activity.id);
+    item.dataset.categories = cats.join(" ");
+    var link = document.createElement("a");
+    link.href = "/cases/" + activity.case_id;
+    link.textContent = activity.summary;
+    var when = document.createElement("time");
+    when.dateTime = activity.at;
+    when.className = "d-block small text-body-secondary";
+    when.textContent = new Date(activity.at).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    item.appendChild(link);
+    item.appendChild(when);
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > 50) {
+      list.removeChild(list.lastChild);
+    }
+    if (empty) {
+      empty.hidden = true;
+    }
+    if (activity.actor_user_id !== userId) {
+      unread += 1;
+      if (badge) {
+        badge.textContent = String(unread);
+        badge.classList.remove("d-none");
+      }
+    }
+    applyFilter();
+  }
+
+  function relevant(activity) {
+    var regions = document.querySelectorAll("[data-live-region]");
+    for (var i = 0; i < regions.length; i++) {
+      var region = regions[i];
+      if (region.hasAttribute("data-live-any")) {
+        return true;
+      }
+      var caseId = region.getAttribute("data-live-case");
+      if (caseId && Number(caseId) === activity.case_id) {
+        return true;
+      }
+      var cases = region.getAttribute("data-live-cases");
+      if (cases && cases.split(" ").indexOf(String(activity.case_id)) >= 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function refreshRegions(changedByOther) {
+    fetch(window.location.href, {credentials: "same-origin", headers: {"X-Live-Refresh": "1"}})
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        if (!html) {
+          return;
+        }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        document.querySelectorAll("[data-live-region]").forEach(function (region) {
+          if (!region.id) {
+            return;
+          }
+          var replacement = fresh.getElementById(region.id);
+          if (replacement) {
+            region.replaceWith(document.importNode(replacement, true));
+          }
+        });
+        var notice = document.querySelector("[data-live-notice]");
+        if (notice && changedByOther) {
+          notice.classList.remove("d-none");
+        }
+        document.dispatchEvent(new CustomEvent("wk:refreshed"));
+      })
+      .catch(function () { /* the next activity or reconnect tries again */ });
+  }
+
+  function apply(activity) {
+    if (activity.id <= lastId) {
+      return; // already shown (replay and live may overlap)
+    }
+    lastId = activity.id;
+    showInPanel(activity);
+    document.dispatchEvent(new CustomEvent("wk:activity", {detail: activity}));
+    if (relevant(activity)) {
+      var byOther = activity.actor_user_id !== userId;
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(function () { refreshRegions(byOther); }, 150);
+    }
+  }
+
+  function replay() {
+    replaying = true;
+    function page() {
+      return fetch("/api/v1/feed?after=" + lastId + "&limit=200", {credentials: "same-origin"})
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("feed " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (body) {
+          body.items.forEach(apply);
+          if (body.items.length === 200) {
+            return page();
+          }
+          return null;
+        });
+    }
+    return page().then(function () {
+      buffered.sort(function (a, b) { return a.id - b.id; }).forEach(apply);
+    }).finally(function () {
+      buffered = [];
+      replaying = false;
+    });
+  }
+
+  var socket = window.io({transports: ["websocket", "polling"]});
+  socket.on("connect", function () {
+    setStatus(true);
+    replay();
+  });
+  socket.on("disconnect", function () {
+    setStatus(false);
+  });
+  socket.on("activity", function (activity) {
+    if (replaying) {
+      buffered.push(activity);
+    } else {
+      apply(activity);
+    }
+  });
+
+  if (filter) {
+    filter.addEventListener("change", applyFilter);
+  }
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      unread = 0;
+      if (badge) {
+        badge.classList.add("d-none");
+      }
+    });
+  }
+  window.wertketteLive = {
+    lastId: function () { return lastId; },
+    socket: socket
+  };
+})();
