@@ -87,8 +87,8 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench:
-	@echo "bench: see issue 6"
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/live_delivery.py
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/portal db upgrade

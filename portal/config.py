@@ -67,6 +67,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("PORTAL_LOGIN_LIMIT_PER_ACCOUNT", "5/5minutes"),
         "LOGIN_LIMIT_PER_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_PER_ADDRESS", "30/5minutes"),
         "PASSWORD_RESET_HOURS": 2,
+        "CLAIM_IDLE_MINUTES": int(os.environ.get("PORTAL_CLAIM_IDLE_MINUTES", "30")),
         "TOKEN_LIFETIME_SECONDS": int(os.environ.get("PORTAL_TOKEN_LIFETIME_SECONDS", "3600")),
         # Number of reverse proxies in front of the portal whose X-Forwarded-* to trust.
         "PROXY_COUNT": int(os.environ.get("PORTAL_PROXY_COUNT", "0")),

@@ -221,12 +221,18 @@ def _register_error_handlers(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    app.jinja_env.globals.update(csrf_token=generate_csrf, current_locale=get_locale)
+    # Globals (not context) so that imported macros see them too.
+    app.jinja_env.globals.update(
+        csrf_token=generate_csrf, current_locale=get_locale, claim_active=_claim_active
+    )
 
     @app.context_processor
     def endpoints() -> dict[str, Any]:
         # Lets templates link to optional pages only where their blueprint is registered.
-        return {"config_endpoints": app.view_functions, "feed_last_id": _feed_last_id}
+        return {
+            "config_endpoints": app.view_functions,
+            "feed_last_id": _feed_last_id,
+        }
 
     @app.template_filter("when")
     def when(value: dt.datetime | None, style: str = "short") -> str:
@@ -244,3 +250,11 @@ def _feed_last_id() -> int:
     from shared_records.feed import latest_id
 
     return latest_id(get_session())
+
+
+def _claim_active(case: Any) -> bool:
+    from portal.db import utcnow
+    from shared_records.policy import claim_active
+    from shared_records.service import claim_idle
+
+    return claim_active(case, claim_idle(), utcnow())

@@ -125,6 +125,9 @@ class Case(Base):
     handling_organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     handling_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     claimed_at: Mapped[dt.datetime | None]
+    # The holder's last sign of life on the claim; a claim not renewed for the configured
+    # idle time expires (see policy.claim_expires_at).
+    claim_renewed_at: Mapped[dt.datetime | None]
     created_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at_col]

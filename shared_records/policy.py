@@ -482,3 +482,19 @@ def activity_audience(session: Session, activity: Activity) -> set[int]:
     if entry.audience == AudienceKind.ORGANIZATIONS.value:
         allowed |= {a.organization_id for a in entry.audience_organizations}
     return orgs & allowed
+
+
+# --- claims ------------------------------------------------------------------------------
+
+
+def claim_expires_at(case: Case, idle: dt.timedelta) -> dt.datetime | None:
+    """When the current claim lapses unless its holder renews it (None: nobody holds it)."""
+    if case.handling_user_id is None:
+        return None
+    last = case.claim_renewed_at or case.claimed_at
+    return last + idle if last is not None else None
+
+
+def claim_active(case: Case, idle: dt.timedelta, now: dt.datetime) -> bool:
+    expires = claim_expires_at(case, idle)
+    return expires is not None and expires > now

@@ -5,12 +5,14 @@ Fields hidden by the policy are left out, never sent as null.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 from partners.models import Organization, User
 from shared_records.models import Activity, CaseShare, Contact, Customer, TimelineEntry
-from shared_records.policy import CaseView
+from shared_records.policy import CaseView, claim_expires_at
+from shared_records.service import claim_idle
 
 
 def organization_json(org: Organization) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def case_json(view: CaseView) -> dict[str, Any]:
         "handling_organization_id": case.handling_organization_id,
         "handling_user_id": case.handling_user_id,
         "claimed_at": case.claimed_at.isoformat() if case.claimed_at else None,
+        "claim_expires_at": _iso(claim_expires_at(case, claim_idle())),
         "version": case.version,
         "created_at": case.created_at.isoformat(),
         "updated_at": case.updated_at.isoformat(),
@@ -130,3 +133,7 @@ def activity_json(activity: Activity) -> dict[str, Any]:
         "summary": activity.summary,
         "data": json.loads(activity.data or "{}"),
     }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -525,10 +526,18 @@ def unshare_case(session: Session, actor: User, case_id: int, organization_id: i
 # --- who handles the case ----------------------------------------------------------------
 
 
+def claim_idle() -> dt.timedelta:
+    """How long a claim lasts without renewal (PORTAL_CLAIM_IDLE_MINUTES)."""
+    minutes = current_app.config.get("CLAIM_IDLE_MINUTES", 30) if has_app_context() else 30
+    return dt.timedelta(minutes=int(minutes))
+
+
 def _claimed_by_other(case: Case, actor: User) -> ClaimedByOther | None:
     holder = case.handling_user
     if holder is None or holder.id == actor.id:
         return None
+    if not policy.claim_active(case, claim_idle(), utcnow()):
+        return None  # an expired claim no longer blocks anyone
     return ClaimedByOther(
         _(
             "%(name)s (%(org)s) is handling this case.",
@@ -561,10 +570,16 @@ def claim_case(session: Session, actor: User, case_id: int) -> CaseView:
     conflict = _claimed_by_other(case, actor)
     if conflict is not None:
         raise conflict
-    if case.handling_user_id == actor.id:
-        return view
     now = utcnow()
-    entries = [_change(case, actor, "handling_user", None, actor.name, at=now)]
+    if case.handling_user_id == actor.id:
+        # The holder renews the claim (it would otherwise expire after the idle time).
+        case.claim_renewed_at = now
+        _flush_or_conflict(session, actor, case_id)
+        session.commit()
+        session.expire(case)
+        return policy.get_visible_case(session, actor, case_id)
+    previous = case.handling_user.name if case.handling_user else None
+    entries = [_change(case, actor, "handling_user", previous, actor.name, at=now)]
     if case.handling_organization_id != actor.organization_id:
         entries.append(
             _change(
@@ -579,6 +594,7 @@ def claim_case(session: Session, actor: User, case_id: int) -> CaseView:
     case.handling_user_id = actor.id
     case.handling_organization_id = actor.organization_id
     case.claimed_at = now
+    case.claim_renewed_at = now
     case.updated_at = now
     case.last_activity_at = now
     _flush_or_conflict(session, actor, case_id)

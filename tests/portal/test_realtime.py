@@ -138,3 +138,29 @@ def test_api_clients_need_cases_read(app: Flask, api: Api, scope: str) -> None:
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     ).get_json()["access_token"]
     assert socket(app, token=token, origin=None).is_connected() == (scope == "cases:read")
+
+
+def test_reconnect_replays_exactly_the_missed_events(app: Flask, api: Api) -> None:
+    """A client that disconnects and comes back with its last id gets exactly the events it
+    missed, in order, then live ones again: no gaps, no duplicates."""
+    dealer_token = api("sales@berger.example").token
+    nordwerk = api("agent@nordwerk.example")
+    case_id = api.case_id(BRAKES)
+    sock = socket(app, token=dealer_token)
+    nordwerk.post(f"/cases/{case_id}/timeline", {"body": "eins", "audience": "shared"})
+    seen = activities(sock)
+    assert len(seen) == 1
+    last_id = seen[-1]["id"]
+    sock.disconnect()
+    for body in ("zwei", "drei"):
+        nordwerk.post(f"/cases/{case_id}/timeline", {"body": body, "audience": "shared"})
+    nordwerk.post(f"/cases/{case_id}/timeline", {"body": "intern", "audience": "internal"})
+    back = socket(app, token=dealer_token)
+    missed = api("sales@berger.example").get(f"/feed?after={last_id}").body["items"]
+    assert [a["type"] for a in missed] == ["timeline.added", "timeline.added"]
+    assert [a["id"] for a in missed] == sorted(a["id"] for a in missed)
+    assert missed[0]["id"] > last_id
+    nordwerk.post(f"/cases/{case_id}/timeline", {"body": "vier", "audience": "shared"})
+    live = activities(back)
+    assert len(live) == 1
+    assert live[0]["id"] > missed[-1]["id"]

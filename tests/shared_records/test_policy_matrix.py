@@ -377,3 +377,40 @@ def test_organizations_are_own_and_value_chain(api: Api) -> None:
     assert (
         api("agent@suedstern.example").get(f"/organizations/{api.org_id('schulz')}").status == 404
     )
+
+
+def test_claims_expire_unless_renewed(api: Api) -> None:
+    """A claim not renewed within the idle time no longer blocks others; renewing by the
+    holder keeps it."""
+    import datetime as dt
+
+    from portal.db import get_session
+
+    case_id = api.case_id(BRAKES)
+    berger = api("sales@berger.example")
+    claimed = berger.post(f"/cases/{case_id}/claim").body
+    assert claimed["claim_expires_at"]
+    assert api("agent@nordwerk.example").post(f"/cases/{case_id}/claim").status == 409
+    renewed = berger.post(f"/cases/{case_id}/claim")
+    assert renewed.status == 200
+    assert renewed.body["claim_expires_at"] >= claimed["claim_expires_at"]
+    idle = api.app.config["CLAIM_IDLE_MINUTES"]
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=idle + 1)
+    import sqlalchemy as sa
+
+    with api.app.app_context():
+        session = get_session()
+        session.execute(
+            sa.text("UPDATE cases SET claimed_at = :t, claim_renewed_at = :t WHERE id = :i"),
+            {"t": old, "i": case_id},
+        )
+        session.commit()
+    taken = api("agent@nordwerk.example").post(f"/cases/{case_id}/claim")
+    assert taken.status == 200, taken.text
+    assert taken.body["handling_user_id"] == api.user_id("agent@nordwerk.example")
+    changes = [
+        e
+        for e in api("agent@nordwerk.example").get(f"/cases/{case_id}/timeline").body["items"]
+        if e.get("field") == "handling_user"
+    ]
+    assert (changes[-1]["old_value"], changes[-1]["new_value"]) == ("Anna Berger", "Lena Hoffmann")
