@@ -90,3 +90,44 @@ def revoke_token(token_id: int) -> Response:
     if not service.revoke_api_token(get_session(), current_user, token_id):
         raise NotFound("Token not found.")
     return Response(status=204)
+
+
+class NotificationList(BaseModel):
+    items: list[dict[str, object]]
+    unread: int
+
+
+@endpoint(
+    "/me/notifications",
+    "GET",
+    summary="My latest notifications (mentions) and the unread count",
+    tag="me",
+    scope=Scope.ACCOUNT,
+    responses={200: NotificationList},
+)
+def list_notifications() -> Response:
+    from shared_records import notifications
+
+    session = get_session()
+    items = notifications.latest(session, current_user)
+    return jsonify(
+        {
+            "items": [notifications.notification_json(n) for n in items],
+            "unread": notifications.unread_count(session, current_user),
+        }
+    )
+
+
+@endpoint(
+    "/me/notifications/read",
+    "POST",
+    summary="Mark all my notifications read",
+    tag="me",
+    scope=Scope.ACCOUNT,
+    responses={204: None},
+)
+def read_notifications() -> Response:
+    from shared_records import notifications
+
+    notifications.mark_all_read(get_session(), current_user)
+    return Response(status=204)

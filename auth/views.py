@@ -351,3 +351,12 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     else:
         flash(_("This token does not exist or was revoked already."), "warning")
     return redirect(url_for("auth.profile") + "#tokens")
+
+
+@bp.post("/notifications/read")
+@login_required
+def read_notifications() -> ResponseReturnValue:
+    from shared_records import notifications
+
+    notifications.mark_all_read(get_session(), current_user)
+    return redirect(ui.safe_next(request.form.get("next")) or url_for("portal.inbox"))

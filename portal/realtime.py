@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from auth import service as auth_service
 from auth.tokens import digest
 from partners.models import User
 from portal.db import Database
+from portal.presence import MemoryPresence, RedisPresence, Viewer
 
 EXTENSION = "portal_socketio"
 
@@ -64,6 +66,11 @@ class Registry:
             self._by_user[user_id].discard(sid)
             self._by_credential[credential].discard(sid)
 
+    def user_of(self, sid: str) -> int | None:
+        with self._lock:
+            found = self._of_sid.get(sid)
+            return found[0] if found else None
+
     def for_user(self, user_id: int) -> list[str]:
         with self._lock:
             return list(self._by_user.get(user_id, ()))
@@ -93,6 +100,11 @@ def init_realtime(app: Flask) -> SocketIO:
         engineio_logger=False,
     )
     registry = Registry()
+    app.extensions["portal_presence"] = (
+        RedisPresence(redis_url, str(app.config.get("SOCKETIO_CHANNEL", "wertkette")))
+        if redis_url
+        else MemoryPresence()
+    )
     app.extensions[EXTENSION] = socketio
     app.extensions["portal_socket_registry"] = registry
     _register_handlers(app, socketio, registry)
@@ -144,14 +156,104 @@ def _register_handlers(app: Flask, socketio: SocketIO, registry: Registry) -> No
 
     @socketio.on("disconnect")
     def disconnect(*_args: Any) -> None:
-        registry.remove(request.sid)  # type: ignore[attr-defined]
+        sid: str = request.sid  # type: ignore[attr-defined]
+        store = _presence(app)
+        for case_id in store.cases_of(sid):
+            store.remove(case_id, sid)
+            broadcast_presence(app, case_id)
+        registry.remove(sid)
+
+    @socketio.on("view_case")
+    def view_case(data: Any) -> dict[str, Any]:
+        """A case page is open: join the case's room of the viewer's organisation (after the
+        policy says the viewer may see the case) and tell the others who is looking."""
+        from partners.models import User
+        from portal.db import get_session
+        from portal.errors import NotFound
+        from shared_records import policy
+
+        sid: str = request.sid  # type: ignore[attr-defined]
+        case_id = data.get("case_id") if isinstance(data, dict) else None
+        user_id = registry.user_of(sid)
+        if not isinstance(case_id, int) or isinstance(case_id, bool) or user_id is None:
+            return {"ok": False, "error": "bad_request"}
+        db = get_session()
+        user = db.get(User, user_id)
+        try:
+            if user is None or not user.is_active:
+                raise NotFound("gone")
+            policy.get_visible_case(db, user, case_id)
+        except NotFound:
+            return {"ok": False, "error": "not_found"}
+        viewer_org, viewer_org_name = user.organization_id, user.organization.name
+        viewer_name, viewer_id = user.name, user.id
+        db.rollback()  # end the read before broadcasting (SQLite allows one writer at a time)
+        join_room(_case_room(case_id, viewer_org))
+        _presence(app).set(
+            case_id,
+            Viewer(
+                sid=sid,
+                user_id=viewer_id,
+                name=viewer_name,
+                organization_id=viewer_org,
+                organization_name=viewer_org_name,
+                seen=time.time(),
+            ),
+        )
+        broadcast_presence(app, case_id)
+        return {"ok": True}
+
+    @socketio.on("leave_case")
+    def leave_case(data: Any) -> None:
+        sid: str = request.sid  # type: ignore[attr-defined]
+        case_id = data.get("case_id") if isinstance(data, dict) else None
+        if isinstance(case_id, int):
+            _presence(app).remove(case_id, sid)
+            broadcast_presence(app, case_id)
+
+
+def _case_room(case_id: int, organization_id: int) -> str:
+    return f"case:{case_id}:org:{organization_id}"
+
+
+def _presence(app: Flask) -> MemoryPresence | RedisPresence:
+    store: MemoryPresence | RedisPresence = app.extensions["portal_presence"]
+    return store
+
+
+def broadcast_presence(app: Flask, case_id: int) -> None:
+    """Send each organisation that sees the case the viewers the policy lets it see."""
+    from shared_records import policy
+    from shared_records.models import Case
+
+    socketio: SocketIO = app.extensions[EXTENSION]
+    database: Database = app.extensions["portal_db"]
+    viewers = _presence(app).viewers(case_id)
+    with database.sessionmaker() as db:
+        case = db.get(Case, case_id)
+        if case is None:
+            return
+        orgs = policy.org_ids_seeing_case(case)
+        # Viewers whose organisation lost sight of the case (share revoked) no longer count.
+        viewers = [v for v in viewers if v.organization_id in orgs]
+        for org_id in sorted(orgs):
+            seen = {
+                v.user_id: v.public()
+                for v in viewers
+                if policy.viewer_visible_to(case, v.organization_id, org_id)
+            }
+            socketio.emit(
+                "presence",
+                {"case_id": case_id, "viewers": list(seen.values())},
+                to=_case_room(case_id, org_id),
+            )
 
 
 # --- publishing --------------------------------------------------------------------------
 
 
 def _hook_commits(app: Flask) -> None:
-    from shared_records.feed import PENDING_KEY
+    from shared_records.feed import NOTIFICATIONS_KEY, PENDING_KEY
 
     database: Database = app.extensions["portal_db"]
 
@@ -160,10 +262,14 @@ def _hook_commits(app: Flask) -> None:
         pending = db_session.info.pop(PENDING_KEY, None)
         if pending:
             publish(app, pending)
+        notified = db_session.info.pop(NOTIFICATIONS_KEY, None)
+        if notified:
+            publish_notifications(app, notified)
 
     @event.listens_for(database.sessionmaker, "after_rollback")
     def after_rollback(db_session: Session) -> None:
         db_session.info.pop(PENDING_KEY, None)
+        db_session.info.pop(NOTIFICATIONS_KEY, None)
 
 
 def publish(app: Flask, activity_ids: list[int]) -> None:
@@ -184,6 +290,34 @@ def publish(app: Flask, activity_ids: list[int]) -> None:
             payload = activity_json(activity)
             for org_id in sorted(policy.activity_audience(db, activity)):
                 socketio.emit("activity", payload, to=f"org:{org_id}")
+            if activity.type == "case.unshared":
+                # The former partner's open case pages leave the case's room at once.
+                former = json.loads(activity.data).get("organization_id")
+                if isinstance(former, int):
+                    socketio.close_room(_case_room(activity.case_id, former))
+
+
+def publish_notifications(app: Flask, notification_ids: list[int]) -> None:
+    """Tell each notified person (all their open pages) about a new notification and their
+    unread count."""
+    from shared_records import notifications
+    from shared_records.models import Notification
+
+    socketio: SocketIO | None = app.extensions.get(EXTENSION)
+    if socketio is None:
+        return
+    database: Database = app.extensions["portal_db"]
+    with database.sessionmaker() as db:
+        for notification_id in notification_ids:
+            found = db.get(Notification, notification_id)
+            if found is None:
+                continue
+            user = db.get(User, found.user_id)
+            if user is None:
+                continue
+            payload = notifications.notification_json(found)
+            payload["unread"] = notifications.unread_count(db, user)
+            socketio.emit("notification", payload, to=f"user:{found.user_id}")
 
 
 def _disconnect_local(app: Flask, user_id: int | None, credential: str | None) -> None:

@@ -232,6 +232,7 @@ def _register_template_helpers(app: Flask) -> None:
         return {
             "config_endpoints": app.view_functions,
             "feed_last_id": _feed_last_id,
+            "mentions_for_header": _mentions_for_header,
         }
 
     @app.template_filter("when")
@@ -258,3 +259,13 @@ def _claim_active(case: Any) -> bool:
     from shared_records.service import claim_idle
 
     return claim_active(case, claim_idle(), utcnow())
+
+
+def _mentions_for_header() -> dict[str, Any]:
+    from shared_records import notifications
+
+    session = get_session()
+    return {
+        "unread": notifications.unread_count(session, current_user),
+        "latest": notifications.latest(session, current_user, limit=10),
+    }

@@ -19,6 +19,7 @@ from shared_records.policy import case_visible_to, entry_visible_to
 # An arbitrary constant naming the feed's advisory lock (ASCII of "WKFEED").
 FEED_LOCK_KEY = 0x574B46454544
 PENDING_KEY = "wertkette_pending_activities"
+NOTIFICATIONS_KEY = "wertkette_pending_notifications"
 
 
 def record(session: Session, activity: Activity) -> Activity:

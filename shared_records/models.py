@@ -258,3 +258,21 @@ class Activity(Base):
     summary: Mapped[str] = mapped_column(sa.String(300))
     # Small JSON object with the type's details (changed fields, holder, receiver).
     data: Mapped[str] = mapped_column(sa.Text, default="{}")
+
+
+class Notification(Base):
+    """An in-app notification for one user (so far: being @mentioned on a case)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(sa.String(20), default="mention")
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"))
+    entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("timeline_entries.id"))
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    summary: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[created_at_col]
+    read_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (sa.Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)

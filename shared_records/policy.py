@@ -498,3 +498,13 @@ def claim_expires_at(case: Case, idle: dt.timedelta) -> dt.datetime | None:
 def claim_active(case: Case, idle: dt.timedelta, now: dt.datetime) -> bool:
     expires = claim_expires_at(case, idle)
     return expires is not None and expires > now
+
+
+def viewer_visible_to(case: Case, viewer_org_id: int, observer_org_id: int) -> bool:
+    """Whether an organisation may see that someone of another organisation is looking at a
+    case: owner and handler see every viewer; a partner sees its own people and those of
+    owner and handler, never which other partners the case is shared with."""
+    insiders = {case.owner_organization_id, case.handling_organization_id}
+    if observer_org_id in insiders:
+        return True
+    return viewer_org_id == observer_org_id or viewer_org_id in insiders

@@ -25,6 +25,8 @@ from portal.errors import Conflict, NotFound, ValidationFailed
 from shared_records import feed, policy
 from shared_records.events import ActivityType
 from shared_records.events import build as build_activity
+from shared_records.feed import NOTIFICATIONS_KEY
+from shared_records.mentions import notify_mentions
 from shared_records.models import (
     Case,
     CaseNumberCounter,
@@ -401,6 +403,11 @@ def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) ->
     session.add(entry)
     session.flush()
     session.add_all(TimelineAudience(entry_id=entry.id, organization_id=i) for i in audience_ids)
+    session.flush()
+    session.refresh(entry, ["audience_organizations"])
+    notified = notify_mentions(session, view.case, entry, actor)
+    if notified:
+        session.info.setdefault(NOTIFICATIONS_KEY, []).extend(notified)
     _touch(session, view.case, now)
     feed.record(
         session,

@@ -180,11 +180,70 @@
     });
   }
 
+  var presence = document.getElementById("presence");
+  var viewingCase = presence ? Number(presence.getAttribute("data-case-id")) : null;
+
+  function showPresence(message) {
+    if (!presence || message.case_id !== viewingCase) {
+      return;
+    }
+    var others = message.viewers.filter(function (v) { return v.user_id !== userId; });
+    presence.textContent = "";
+    if (!others.length) {
+      presence.classList.add("d-none");
+      return;
+    }
+    var label = document.createElement("span");
+    label.textContent = presence.getAttribute("data-label") + " ";
+    presence.appendChild(label);
+    others.forEach(function (v, index) {
+      var who = document.createElement("span");
+      who.className = "presence-viewer";
+      who.textContent = v.name + " (" + v.organization_name + ")" + (index < others.length - 1 ? ", " : "");
+      presence.appendChild(who);
+    });
+    presence.classList.remove("d-none");
+  }
+
   var socket = window.io({transports: ["websocket", "polling"]});
+  function announceViewing() {
+    if (viewingCase) {
+      socket.emit("view_case", {case_id: viewingCase});
+    }
+  }
   socket.on("connect", function () {
     setStatus(true);
+    announceViewing();
     replay();
   });
+  socket.on("presence", showPresence);
+  socket.on("notification", function (note) {
+    var count = document.getElementById("mention-unread");
+    if (count) {
+      count.textContent = String(note.unread);
+      count.classList.toggle("d-none", !note.unread);
+    }
+    var mentions = document.getElementById("mention-list");
+    if (mentions) {
+      var item = document.createElement("li");
+      item.className = "feed-item fw-semibold";
+      var link = document.createElement("a");
+      link.href = "/cases/" + note.case_id;
+      link.textContent = note.summary;
+      item.appendChild(link);
+      mentions.insertBefore(item, mentions.firstChild);
+      var none = document.getElementById("mention-empty");
+      if (none) {
+        none.hidden = true;
+      }
+    }
+  });
+  if (viewingCase) {
+    setInterval(announceViewing, 30000);
+    window.addEventListener("pagehide", function () {
+      socket.emit("leave_case", {case_id: viewingCase});
+    });
+  }
   socket.on("disconnect", function () {
     setStatus(false);
   });

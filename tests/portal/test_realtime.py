@@ -164,3 +164,37 @@ def test_reconnect_replays_exactly_the_missed_events(app: Flask, api: Api) -> No
     live = activities(back)
     assert len(live) == 1
     assert live[0]["id"] > missed[-1]["id"]
+
+
+def _presence(sock: SocketIOTestClient) -> list[list[str]]:
+    return [
+        sorted(v["name"] for v in m["args"][0]["viewers"])
+        for m in sock.get_received()
+        if m["name"] == "presence"
+    ]
+
+
+def test_presence_follows_the_policy(app: Flask, api: Api) -> None:
+    """Who is viewing a case is told only to those who may see the case; a partner does not
+    learn which other partners have it; an outsider cannot even join."""
+    case_id = api.case_id(BRAKES)
+    owner = socket(app, token=api("agent@nordwerk.example").token)
+    dealer = socket(app, token=api("sales@berger.example").token)
+    supplier = socket(app, token=api("quality@schulz.example").token)
+    outsider = socket(app, token=api("agent@suedstern.example").token)
+    assert outsider.emit("view_case", {"case_id": case_id}, callback=True) == {
+        "ok": False,
+        "error": "not_found",
+    }
+    for sock in (owner, dealer, supplier):
+        assert sock.emit("view_case", {"case_id": case_id}, callback=True) == {"ok": True}
+    assert _presence(owner)[-1] == ["Anna Berger", "Jörg Schulz", "Lena Hoffmann"]
+    assert _presence(dealer)[-1] == ["Anna Berger", "Lena Hoffmann"]
+    assert _presence(supplier)[-1] == ["Jörg Schulz", "Lena Hoffmann"]
+    assert _presence(outsider) == []
+    api("agent@nordwerk.example").delete(f"/cases/{case_id}/shares/{api.org_id('schulz')}")
+    supplier.get_received()
+    dealer.disconnect()
+    assert _presence(owner)[-1] == ["Lena Hoffmann"]
+    assert _presence(supplier) == [], "the former partner left the case room at once"
+    assert outsider.emit("view_case", {"case_id": "x"}, callback=True)["ok"] is False
