@@ -679,3 +679,18 @@ def test_admin_creates_changes_and_deactivates_a_user(
         .status_code
         == 403
     )
+
+
+def test_customer_page_shows_who_is_handling_a_case(app: Flask) -> None:
+    """A dealer about to call a customer sees that the interaction center is on it."""
+    from tests.support.api import Api
+    from tests.support.web import login
+
+    api = Api(app)
+    case_id = api.case_id("Bremsgeräusche an der Vorderachse")
+    assert api("agent@nordwerk.example").post(f"/cases/{case_id}/claim").status == 200
+    dealer = app.test_client()
+    dealer.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(dealer, "sales@berger.example")
+    page = dealer.get(f"/customers/{api.customer_id('Jürgen Müller')}").get_data(as_text=True)
+    assert "Lena Hoffmann (Nordwerk Automobile AG) is handling this contact since" in page
