@@ -22,6 +22,7 @@ class Viewer:
     organization_id: int
     organization_name: str
     seen: float
+    editing: bool = False
 
     def public(self) -> dict[str, Any]:
         return {
@@ -29,6 +30,7 @@ class Viewer:
             "name": self.name,
             "organization_id": self.organization_id,
             "organization_name": self.organization_name,
+            "editing": self.editing,
         }
 
 

@@ -198,6 +198,7 @@ def _register_handlers(app: Flask, socketio: SocketIO, registry: Registry) -> No
                 organization_id=viewer_org,
                 organization_name=viewer_org_name,
                 seen=time.time(),
+                editing=bool(data.get("editing")),
             ),
         )
         broadcast_presence(app, case_id)
@@ -237,11 +238,11 @@ def broadcast_presence(app: Flask, case_id: int) -> None:
         # Viewers whose organisation lost sight of the case (share revoked) no longer count.
         viewers = [v for v in viewers if v.organization_id in orgs]
         for org_id in sorted(orgs):
-            seen = {
-                v.user_id: v.public()
-                for v in viewers
-                if policy.viewer_visible_to(case, v.organization_id, org_id)
-            }
+            seen: dict[int, dict[str, Any]] = {}
+            for v in viewers:
+                if policy.viewer_visible_to(case, v.organization_id, org_id):
+                    entry = seen.setdefault(v.user_id, v.public())
+                    entry["editing"] = entry["editing"] or v.editing
             socketio.emit(
                 "presence",
                 {"case_id": case_id, "viewers": list(seen.values())},

@@ -394,3 +394,24 @@ def activity_feed(query: FeedQuery) -> Response:
     items = feed.activities_after(session, current_user, query.after, query.limit)
     last_id = items[-1].id if items else query.after
     return _json({"items": [activity_json(a) for a in items], "last_id": last_id})
+
+
+class RecentQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=100, description="1 to 100, default 20")] = 20
+
+
+@endpoint(
+    "/feed/recent",
+    "GET",
+    scope=Scope.CASES_READ,
+    summary="The newest activities the caller may see, newest first",
+    tag="feed",
+    query=RecentQuery,
+    responses={200: ActivityPage},
+)
+def recent_feed(query: RecentQuery) -> Response:
+    items = feed.recent_activities(get_session(), current_user, query.limit)
+    last_id = items[0].id if items else 0
+    return _json({"items": [activity_json(a) for a in items], "last_id": last_id})

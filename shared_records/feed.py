@@ -50,5 +50,11 @@ def activities_after(session: Session, actor: User, after: int, limit: int) -> l
     return list(session.scalars(stmt))
 
 
+def recent_activities(session: Session, actor: User, limit: int) -> list[Activity]:
+    """The newest activities the actor may see, newest first (the activity panel on load)."""
+    stmt = visible_activities(actor).order_by(Activity.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
 def latest_id(session: Session) -> int:
     return int(session.scalar(sa.select(sa.func.coalesce(sa.func.max(Activity.id), 0))) or 0)

@@ -54,7 +54,7 @@
     });
   }
 
-  function showInPanel(activity) {
+  function showInPanel(activity, quiet) {
     if (!list) {
       return;
     }
@@ -83,7 +83,7 @@
     if (empty) {
       empty.hidden = true;
     }
-    if (activity.actor_user_id !== userId) {
+    if (!quiet && activity.actor_user_id !== userId) {
       unread += 1;
       if (badge) {
         badge.textContent = String(unread);
@@ -188,6 +188,14 @@
       return;
     }
     var others = message.viewers.filter(function (v) { return v.user_id !== userId; });
+    var warning = document.getElementById("editing-warning");
+    if (warning) {
+      var editors = others.filter(function (v) { return v.editing; });
+      warning.textContent = editors.length
+        ? warning.getAttribute("data-label") + " " + editors.map(function (v) { return v.name; }).join(", ")
+        : "";
+      warning.classList.toggle("d-none", !editors.length);
+    }
     presence.textContent = "";
     if (!others.length) {
       presence.classList.add("d-none");
@@ -205,11 +213,32 @@
     presence.classList.remove("d-none");
   }
 
+  // The panel starts with the newest activity the user may see (shown, not counted as new).
+  fetch("/api/v1/feed/recent?limit=15", {credentials: "same-origin"})
+    .then(function (response) { return response.ok ? response.json() : {items: []}; })
+    .then(function (body) {
+      body.items.slice().reverse().forEach(function (activity) {
+        if (activity.id <= lastId && !document.querySelector('[data-activity-id="' + activity.id + '"]')) {
+          showInPanel(activity, true);
+        }
+      });
+    })
+    .catch(function () { /* the panel simply starts empty */ });
+
   var socket = window.io({transports: ["websocket", "polling"]});
+  function editing() {
+    var form = document.getElementById("edit-case");
+    return Boolean(form && form.classList.contains("show"));
+  }
   function announceViewing() {
     if (viewingCase) {
-      socket.emit("view_case", {case_id: viewingCase});
+      socket.emit("view_case", {case_id: viewingCase, editing: editing()});
     }
+  }
+  var editForm = document.getElementById("edit-case");
+  if (editForm) {
+    editForm.addEventListener("shown.bs.collapse", announceViewing);
+    editForm.addEventListener("hidden.bs.collapse", announceViewing);
   }
   socket.on("connect", function () {
     setStatus(true);

@@ -198,3 +198,27 @@ def test_presence_follows_the_policy(app: Flask, api: Api) -> None:
     assert _presence(owner)[-1] == ["Lena Hoffmann"]
     assert _presence(supplier) == [], "the former partner left the case room at once"
     assert outsider.emit("view_case", {"case_id": "x"}, callback=True)["ok"] is False
+
+
+def test_presence_tells_who_is_editing(app: Flask, api: Api) -> None:
+    """Someone about to edit a case sees that another person is editing it too."""
+    case_id = api.case_id(BRAKES)
+    owner = socket(app, token=api("agent@nordwerk.example").token)
+    dealer = socket(app, token=api("sales@berger.example").token)
+    owner.emit("view_case", {"case_id": case_id, "editing": True}, callback=True)
+    dealer.emit("view_case", {"case_id": case_id}, callback=True)
+    latest = [m["args"][0] for m in dealer.get_received() if m["name"] == "presence"][-1]
+    editing = {v["name"]: v["editing"] for v in latest["viewers"]}
+    assert editing == {"Lena Hoffmann": True, "Anna Berger": False}
+
+
+def test_recent_feed_is_newest_first_and_filtered(api: Api) -> None:
+    case_id = api.case_id(BRAKES)
+    nordwerk = api("agent@nordwerk.example")
+    nordwerk.post(f"/cases/{case_id}/timeline", {"body": "a", "audience": "shared"})
+    nordwerk.post(f"/cases/{case_id}/timeline", {"body": "b", "audience": "internal"})
+    owner = nordwerk.get("/feed/recent?limit=5").body["items"]
+    supplier = api("quality@schulz.example").get("/feed/recent?limit=5").body["items"]
+    assert [a["id"] for a in owner] == sorted((a["id"] for a in owner), reverse=True)
+    assert owner[0]["id"] > supplier[0]["id"], "the internal note is not in the supplier's feed"
+    assert api("quality@schulz.example").get("/feed/recent?limit=0").status == 400
