@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -539,3 +540,37 @@ def _records(session: Session, net: Network) -> None:
                 )
     session.flush()
     session.add(CaseNumberCounter(year=now.year, last_value=b.counter))
+    _activity_history(session)
+
+
+def _activity_history(session: Session) -> None:
+    """The demo's past as activities (oldest first), so the activity panel has a history."""
+    from shared_records import events, feed
+
+    users = {u.id: u for u in session.scalars(sa.select(User))}
+    history: list[tuple[dt.datetime, int, Any]] = []
+    for case in session.scalars(sa.select(Case)):
+        creator = next(
+            (
+                u
+                for u in users.values()
+                if u.organization_id == case.owner_organization_id and u.role != "viewer"
+            ),
+            None,
+        )
+        if creator is not None:
+            history.append(
+                (case.created_at, 0, (events.ActivityType.CASE_CREATED, case, creator, None))
+            )
+    for entry in session.scalars(sa.select(TimelineEntry)):
+        author = users.get(entry.author_user_id or 0)
+        of_case = session.get(Case, entry.case_id)
+        if author is not None and of_case is not None:
+            history.append(
+                (entry.created_at, 1, (events.ActivityType.TIMELINE_ADDED, of_case, author, entry))
+            )
+    for at, _order, (kind, subject, actor, note) in sorted(history, key=lambda item: item[:2]):
+        details = (
+            {"kind": note.kind, "channel": note.channel, "entry_id": note.id} if note else None
+        )
+        feed.record(session, events.build(kind, subject, actor, at, entry=note, details=details))
