@@ -338,6 +338,18 @@ def claim(case_id: int) -> Response:
 
 
 @endpoint(
+    "/cases/<int:case_id>/claim/renew",
+    "POST",
+    scope=Scope.CASES_WRITE,
+    summary="Keep the caller's claim alive (409 when the caller does not hold it)",
+    tag=TAG_CASES,
+    responses={200: CaseOut},
+)
+def renew(case_id: int) -> Response:
+    return _json(case_json(service.renew_claim(get_session(), current_user, case_id)))
+
+
+@endpoint(
     "/cases/<int:case_id>/release",
     "POST",
     scope=Scope.CASES_WRITE,

@@ -627,6 +627,21 @@ def claim_case(session: Session, actor: User, case_id: int) -> CaseView:
     return policy.get_visible_case(session, actor, case_id)
 
 
+def renew_claim(session: Session, actor: User, case_id: int) -> CaseView:
+    """The holder keeps the claim alive (an open case page does this every few minutes);
+    409 when the actor does not hold the claim, so a renewal never claims a case."""
+    view = policy.get_visible_case(session, actor, case_id)
+    policy.require(actor, Permission.HANDLE, view)
+    case = view.case
+    if case.handling_user_id != actor.id or not policy.claim_active(case, claim_idle(), utcnow()):
+        raise Conflict(_("You do not hold the claim on this case."), code="not_claimed")
+    case.claim_renewed_at = utcnow()
+    _flush_or_conflict(session, actor, case_id)
+    session.commit()
+    session.expire(case)
+    return policy.get_visible_case(session, actor, case_id)
+
+
 def release_case(session: Session, actor: User, case_id: int) -> CaseView:
     """Give up the claim; the owner organisation's admins may release anyone's claim."""
     view = policy.get_visible_case(session, actor, case_id)

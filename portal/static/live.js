@@ -267,8 +267,26 @@
       }
     }
   });
+  function renewClaim() {
+    // While the holder has the case open, the claim does not lapse (POST .../claim/renew
+    // answers 409 once someone else holds it, and then nothing is renewed).
+    if (!presence || presence.getAttribute("data-claimed-by-me") !== "1") {
+      return;
+    }
+    var token = document.querySelector('meta[name="csrf-token"]');
+    fetch("/api/v1/cases/" + viewingCase + "/claim/renew", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"X-CSRFToken": token ? token.getAttribute("content") : ""}
+    }).then(function (response) {
+      if (!response.ok) {
+        presence.setAttribute("data-claimed-by-me", "0");
+      }
+    }).catch(function () { /* tried again at the next interval */ });
+  }
   if (viewingCase) {
     setInterval(announceViewing, 30000);
+    setInterval(renewClaim, 5 * 60 * 1000);
     window.addEventListener("pagehide", function () {
       socket.emit("leave_case", {case_id: viewingCase});
     });

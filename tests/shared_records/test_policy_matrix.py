@@ -414,3 +414,15 @@ def test_claims_expire_unless_renewed(api: Api) -> None:
         if e.get("field") == "handling_user"
     ]
     assert (changes[-1]["old_value"], changes[-1]["new_value"]) == ("Anna Berger", "Lena Hoffmann")
+
+
+def test_claim_renewal_is_only_for_the_holder(api: Api) -> None:
+    """Renewing never claims: only the holder can renew, others get 409."""
+    case_id = api.case_id(BRAKES)
+    assert api("sales@berger.example").post(f"/cases/{case_id}/claim/renew").status == 409
+    assert api("sales@berger.example").post(f"/cases/{case_id}/claim").status == 200
+    renewed = api("sales@berger.example").post(f"/cases/{case_id}/claim/renew")
+    assert renewed.status == 200
+    assert renewed.body["handling_user_id"] == api.user_id("sales@berger.example")
+    assert api("agent@nordwerk.example").post(f"/cases/{case_id}/claim/renew").status == 409
+    assert api("viewer@nordwerk.example").post(f"/cases/{case_id}/claim/renew").status == 403
