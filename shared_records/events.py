@@ -68,4 +68,6 @@ def _summary(type_: ActivityType, case: Case, actor: User, data: dict[str, Any])
         return f"{who} handed {number} over to {data.get('to', '')}"
     if type_ is ActivityType.CALL_LOGGED:
         return f"{who} logged a call on {number}"
-    return f"{who} added a {data.get('kind', 'note')} to {number}"
+    kind = data.get("kind", "note")
+    article = "an" if str(kind)[:1] in "aeiou" else "a"
+    return f"{who} added {article} {kind} to {number}"
