@@ -14,6 +14,7 @@ from auth import audit
 from auth.crypto import decrypt, encrypt
 from auth.models import PasswordReset, UserSession
 from auth.passwords import hash_password, password_problem, verify_password
+from auth.service import find_user
 from auth.tokens import digest, new_secret
 from partners.models import User
 from portal.db import utcnow
@@ -78,7 +79,7 @@ def request_password_reset(
 ) -> tuple[User, str] | None:
     """A reset link secret for an active person with a local password, else None (the
     caller answers the same either way, so accounts cannot be probed)."""
-    user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+    user = find_user(session, email)
     if user is None or not user.is_active or user.kind != "person":
         audit.record_now(session, "password_reset_request", email=email[:254], success=False)
         return None

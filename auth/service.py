@@ -17,9 +17,14 @@ from portal.db import utcnow
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
 
 
+def find_user(session: Session, email: str) -> User | None:
+    """The user with this email address (compared as stored: trimmed, lower-case)."""
+    return session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+
+
 def authenticate(session: Session, email: str, password: str, argon2_profile: str) -> User | None:
     """The active user with this email and password, or None (same answer for every failure)."""
-    user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+    user = find_user(session, email)
     ok = verify_password(user.password_hash if user else None, password, argon2_profile)
     if user is None or not ok or not user.is_active or user.kind != "person":
         return None

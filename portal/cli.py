@@ -271,11 +271,10 @@ def users_create(
 @click.option("--name", default="CLI token", show_default=True)
 def users_token(email: str, name: str) -> None:
     """Create a personal API token for EMAIL; the token is printed alone on the last line."""
-    from auth.service import create_api_token
-    from partners.models import User
+    from auth.service import create_api_token, find_user
 
     with _session(_app()) as session:
-        user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+        user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}.")
         if not user.is_active:
@@ -289,13 +288,12 @@ def users_token(email: str, name: str) -> None:
 @click.argument("email")
 def users_deactivate(email: str) -> None:
     """Deactivate a user: ends every session and revokes every token at once."""
-    from auth.service import revoke_all_access
-    from partners.models import User
+    from auth.service import find_user, revoke_all_access
     from portal.db import utcnow
 
     app = _app()
     with _session(app) as session:
-        user = session.scalars(sa.select(User).where(User.email == email.strip().lower())).first()
+        user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}.")
         user.active = False

@@ -8,7 +8,7 @@ A refused or failing operation leaves the database as it was.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
@@ -83,34 +83,42 @@ class ClaimedByOther(Conflict):
 # --- customers ---------------------------------------------------------------------------
 
 
+def _normalized(
+    values: Sequence[str],
+    normalize: Callable[[str], str],
+    field: str,
+    message: str,
+) -> tuple[list[str], dict[str, str]]:
+    """Normalise each value (duplicates dropped); invalid ones become field errors named like
+    `phones.1`, with `message` formatted with the value."""
+    result: list[str] = []
+    errors: dict[str, str] = {}
+    for index, raw in enumerate(values):
+        try:
+            value = normalize(raw)
+        except InvalidValue:
+            errors[f"{field}.{index}"] = message % {"value": raw}
+            continue
+        if value not in result:
+            result.append(value)
+    return result, errors
+
+
 def _normalized_phones(
     values: Sequence[str], region: str, prefix: str
 ) -> tuple[list[str], dict[str, str]]:
-    phones: list[str] = []
-    errors: dict[str, str] = {}
-    for index, raw in enumerate(values):
-        try:
-            phone = normalize_phone(raw, region)
-        except InvalidValue:
-            errors[f"{prefix}phones.{index}"] = _("Not a valid phone number: %(value)s", value=raw)
-            continue
-        if phone not in phones:
-            phones.append(phone)
-    return phones, errors
+    return _normalized(
+        values,
+        lambda raw: normalize_phone(raw, region),
+        f"{prefix}phones",
+        _("Not a valid phone number: %(value)s"),
+    )
 
 
 def _normalized_emails(values: Sequence[str], prefix: str) -> tuple[list[str], dict[str, str]]:
-    emails: list[str] = []
-    errors: dict[str, str] = {}
-    for index, raw in enumerate(values):
-        try:
-            email = normalize_email(raw)
-        except InvalidValue:
-            errors[f"{prefix}emails.{index}"] = _("Not a valid email address: %(value)s", value=raw)
-            continue
-        if email not in emails:
-            emails.append(email)
-    return emails, errors
+    return _normalized(
+        values, normalize_email, f"{prefix}emails", _("Not a valid email address: %(value)s")
+    )
 
 
 def _replace_contact_points(
