@@ -19,9 +19,23 @@ def _database_url() -> str:
     return str(url)
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave out what the migrations create per engine outside the models: the SQLite FTS5
+    table (and its shadow tables) and PostgreSQL's full-text and trigram indexes."""
+    if type_ == "table" and name and name.startswith("search_fts"):
+        return False
+    return not (type_ == "index" and name and name.startswith("ix_search_pg_"))
+
+
 def run_migrations_offline() -> None:
     context.configure(
-        url=_database_url(), target_metadata=metadata, literal_binds=True, compare_type=True
+        url=_database_url(),
+        target_metadata=metadata,
+        literal_binds=True,
+        compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -34,6 +48,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=metadata,
             compare_type=True,
+            include_object=include_object,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

@@ -21,6 +21,9 @@ class Organization(Base):
     slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
     phone_region: Mapped[str] = mapped_column(sa.String(2), default="DE")
+    # Digits the organisation's telephone system puts before every outside caller's number
+    # (often "0"); stripped before the number is normalised.
+    outside_line_prefix: Mapped[str | None] = mapped_column(sa.String(5))
     active: Mapped[bool] = mapped_column(default=True)
     # Local accounts of this organisation must use a TOTP second factor.
     require_totp: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
@@ -77,6 +80,8 @@ class User(Base):
     totp_secret_encrypted: Mapped[str | None] = mapped_column(sa.String(255))
     totp_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locale: Mapped[str | None] = mapped_column(sa.String(10))
+    # The user's extension on the organisation's telephone system (for screen pops).
+    phone_extension: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[created_at_col]
     deactivated_at: Mapped[dt.datetime | None]
 
@@ -85,6 +90,7 @@ class User(Base):
     __table_args__ = (
         sa.CheckConstraint(sa.column("role").in_([r.value for r in UserRole]), name="role"),
         sa.CheckConstraint(sa.column("kind").in_(["person", "service"]), name="kind"),
+        sa.UniqueConstraint("organization_id", "phone_extension"),
     )
 
     # Flask-Login protocol: the login manager asks these of the current user.

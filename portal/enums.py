@@ -97,3 +97,18 @@ class Access(IntEnum):
 
 
 SHARE_ACCESS_VALUES = ("read", "comment", "edit")
+
+
+class ConsentChannel(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    SMS = "sms"
+    POST = "post"
+    MESSENGER = "messenger"
+
+
+class ConsentPurpose(StrEnum):
+    MARKETING = "marketing"
+    SERVICE = "service"
+    SURVEYS = "surveys"
+    NEWSLETTER = "newsletter"

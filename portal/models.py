@@ -14,13 +14,19 @@ from auth.models import (
 from partners.models import Organization, Partnership, User
 from portal.db import Base
 from shared_records.models import (
+    Activity,
+    Call,
     Case,
     CaseNumberCounter,
     CaseShare,
+    Consent,
     Contact,
     Customer,
+    CustomerMerge,
     EmailAddress,
+    Notification,
     PhoneNumber,
+    SearchDocument,
     TimelineAudience,
     TimelineEntry,
 )
@@ -28,21 +34,27 @@ from shared_records.models import (
 metadata = Base.metadata
 
 __all__ = [
+    "Activity",
     "ApiClient",
     "ApiToken",
     "AuthEvent",
+    "Call",
     "Case",
     "CaseNumberCounter",
     "CaseShare",
+    "Consent",
     "Contact",
     "Customer",
+    "CustomerMerge",
     "EmailAddress",
     "IdentityProvider",
+    "Notification",
     "OAuthToken",
     "Organization",
     "Partnership",
     "PasswordReset",
     "PhoneNumber",
+    "SearchDocument",
     "SsoDomain",
     "TimelineAudience",
     "TimelineEntry",

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from partners.models import Organization, User
 from portal.db import Base, created_at_col, intpk, utcnow
@@ -15,9 +15,12 @@ from portal.enums import (
     CaseKind,
     CasePriority,
     CaseStatus,
+    ConsentChannel,
+    ConsentPurpose,
     CustomerKind,
     EntryKind,
 )
+from shared_records.textkeys import fold
 
 
 def _in(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
@@ -39,6 +42,11 @@ class Customer(Base):
     postal_code: Mapped[str | None] = mapped_column(sa.String(20))
     city: Mapped[str | None] = mapped_column(sa.String(100))
     country: Mapped[str | None] = mapped_column(sa.String(2))
+    # Folded spellings (see textkeys.fold): blocking keys of the duplicate check.
+    name_key: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
+    city_key: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    # Set when this customer was merged into another one; the record stays as a pointer.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("customers.id"), index=True)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[created_at_col]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -59,7 +67,20 @@ class Customer(Base):
     contacts: Mapped[list[Contact]] = relationship(back_populates="customer", order_by="Contact.id")
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (_in("kind", CustomerKind),)
+    __table_args__ = (
+        _in("kind", CustomerKind),
+        sa.Index("ix_customers_postal_code", "postal_code"),
+    )
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, value: str) -> str:
+        self.name_key = fold(value)[:200]
+        return value
+
+    @validates("city")
+    def _keep_city_key(self, _key: str, value: str | None) -> str | None:
+        self.city_key = fold(value)[:100] or None if value else None
+        return value
 
 
 class Contact(Base):
@@ -201,6 +222,8 @@ class TimelineEntry(Base):
     author_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
     field: Mapped[str | None] = mapped_column(sa.String(50))
+    # Length of a logged phone call.
+    duration_seconds: Mapped[int | None]
     old_value: Mapped[str | None] = mapped_column(sa.Text)
     new_value: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[created_at_col]
@@ -276,3 +299,110 @@ class Notification(Base):
     read_at: Mapped[dt.datetime | None]
 
     __table_args__ = (sa.Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+
+
+class Consent(Base):
+    """A contact permission a customer (or one of its contacts) gave or withdrew.
+
+    Never rewritten: a withdrawal is a new row with `granted` false; the newest row per
+    channel and purpose is the one in force.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(20))
+    purpose: Mapped[str] = mapped_column(sa.String(30))
+    granted: Mapped[bool] = mapped_column(default=True)
+    # Where it was given: form, capture (on the phone), import, api.
+    source: Mapped[str] = mapped_column(sa.String(20))
+    recorded_at: Mapped[created_at_col]
+    recorded_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+
+    recorded_by: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (_in("channel", ConsentChannel), _in("purpose", ConsentPurpose))
+
+
+class CustomerMerge(Base):
+    """One merge: `merged` was folded into `survivor`; `moved` counts what moved (JSON)."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[intpk]
+    survivor_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), unique=True)
+    merged_name: Mapped[str] = mapped_column(sa.String(200))
+    merged_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    merged_at: Mapped[created_at_col]
+    moved: Mapped[str] = mapped_column(sa.Text, default="{}")
+
+    merged_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class SearchDocument(Base):
+    """One searchable record (customer, contact or case) in folded form.
+
+    Rewritten whenever its record changes (shared_records/search_index.py). The engines
+    index `names`, `details` and `sounds`: SQLite through the FTS5 table `search_fts`,
+    PostgreSQL through full-text and trigram indexes (migration 0006). Visibility is not
+    stored here: every search joins the policy's conditions on `customer_id` / `case_id`.
+    """
+
+    __tablename__ = "search_documents"
+
+    id: Mapped[intpk]
+    ref: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"))
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    # Folded words anyone who sees the record may search (names, case number and subject).
+    names: Mapped[str] = mapped_column(sa.Text, default="")
+    # Folded words only for those who see contact details (postal code, city).
+    details: Mapped[str] = mapped_column(sa.Text, default="")
+    # Kölner Phonetik codes of the names, each prefixed "k" (typo tolerance).
+    sounds: Mapped[str] = mapped_column(sa.Text, default="")
+
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("kind").in_(["customer", "contact", "case"]), name="kind"),
+    )
+
+
+class Call(Base):
+    """A telephone call reported by an organisation's telephone system (CTI)."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[intpk]
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    # The telephone system's own id of the call.
+    call_id: Mapped[str] = mapped_column(sa.String(100))
+    agent_user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    number: Mapped[str] = mapped_column(sa.String(20))
+    dialed: Mapped[str | None] = mapped_column(sa.String(40))
+    state: Mapped[str] = mapped_column(sa.String(10))
+    ringing_at: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    duration_seconds: Mapped[int | None]
+    # JSON list of the customer ids the agent was shown on ringing.
+    matches: Mapped[str] = mapped_column(sa.Text, default="[]")
+    logged_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("timeline_entries.id"))
+    created_at: Mapped[created_at_col]
+
+    agent: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("organization_id", "call_id"),
+        sa.CheckConstraint(sa.column("state").in_(["ringing", "answered", "ended"]), name="state"),
+        sa.Index("ix_calls_agent", "agent_user_id", "id"),
+    )
+
+
+# Whoever uses these models gets the listener that keeps the search documents current.
+from shared_records import search_index as _search_index  # noqa: E402, F401
