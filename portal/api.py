@@ -27,7 +27,15 @@ from portal.errors import BadRequest, Forbidden, PortalError, Unauthorized, Vali
 
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-API_MODULES = ("partners.api", "shared_records.api", "auth.api")
+API_MODULES = (
+    "partners.api",
+    "shared_records.api",
+    "shared_records.search_api",
+    "shared_records.intake_api",
+    "shared_records.merge_api",
+    "shared_records.cti_api",
+    "auth.api",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -66,6 +66,10 @@ def _register_blueprints(app: Flask) -> None:
     from partners.views import bp as partners_bp
     from portal.api import api_bp, load_api_modules
     from portal.views import bp as portal_bp
+    from shared_records.cti_views import bp as cti_bp
+    from shared_records.intake_views import bp as intake_bp
+    from shared_records.merge_views import bp as merge_bp
+    from shared_records.search_views import bp as search_bp
     from shared_records.views import bp as records_bp
 
     load_api_modules()
@@ -78,3 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations_bp)
     app.register_blueprint(sso_admin_bp)
     app.register_blueprint(records_bp)
+    app.register_blueprint(search_bp)
+    app.register_blueprint(intake_bp)
+    app.register_blueprint(merge_bp)
+    app.register_blueprint(cti_bp)

@@ -1,0 +1,3 @@
+"""REST API of customer merges and the CSV import of customers."""
+
+from __future__ import annotations
