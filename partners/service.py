@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
@@ -163,4 +164,51 @@ def set_require_totp(session: Session, admin: User, required: bool) -> None:
         actor=admin,
         detail=f"require_totp={'on' if required else 'off'}",
     )
+    session.commit()
+
+
+_EXTENSION = re.compile(r"^[0-9*#]{1,20}$")
+_PREFIX = re.compile(r"^[0-9]{0,5}$")
+
+
+def set_telephony(
+    session: Session, admin: User, region: str, prefix: str, extensions: dict[int, str]
+) -> None:
+    """The organisation's telephone settings: default region for numbers, the outside-line
+    prefix its telephone system adds, and each person's extension. All or nothing."""
+    if admin.role != UserRole.ADMIN:
+        raise Forbidden(_("Only admins manage users."))
+    errors: dict[str, str] = {}
+    region = region.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        errors["phone_region"] = _("Not a country code for phone numbers: %(value)s", value=region)
+    prefix = prefix.strip()
+    if not _PREFIX.match(prefix):
+        errors["outside_line_prefix"] = _("Up to five digits.")
+    people = {u.id: u for u in organization_users(session, admin.organization_id)}
+    wanted: dict[int, str | None] = {}
+    seen: dict[str, int] = {}
+    for user_id, raw in extensions.items():
+        if user_id not in people:
+            raise NotFound(_("User not found."))
+        value = raw.strip()
+        if value and not _EXTENSION.match(value):
+            errors[f"ext-{user_id}"] = _("Digits, * and # only (up to 20).")
+        elif value and value in seen:
+            errors[f"ext-{user_id}"] = _("Extension %(value)s is given twice.", value=value)
+        if value:
+            seen[value] = user_id
+        wanted[user_id] = value or None
+    if errors:
+        raise ValidationFailed(_("Some telephone settings are not valid."), fields=errors)
+    org = admin.organization
+    org.phone_region = region
+    org.outside_line_prefix = prefix or None
+    # Clear first, then set: swapping two extensions must not trip the unique constraint.
+    changed = [uid for uid, value in wanted.items() if people[uid].phone_extension != value]
+    for uid in changed:
+        people[uid].phone_extension = None
+    session.flush()
+    for uid in changed:
+        people[uid].phone_extension = wanted[uid]
     session.commit()

@@ -109,3 +109,28 @@ def security() -> ResponseReturnValue:
     service.set_require_totp(get_session(), current_user, request.form.get("require_totp") == "1")
     flash(_("Sign-in security saved."), "success")
     return redirect(url_for("partners.admin") + "#security")
+
+
+@bp.post("/admin/telephony")
+@login_required
+def telephony() -> ResponseReturnValue:
+    """Telephone settings: region, outside-line prefix and the people's extensions."""
+    extensions = {
+        int(key[4:]): value
+        for key, value in request.form.items()
+        if key.startswith("ext-") and key[4:].isdigit()
+    }
+    try:
+        service.set_telephony(
+            get_session(),
+            current_user,
+            request.form.get("phone_region", ""),
+            request.form.get("outside_line_prefix", ""),
+            extensions,
+        )
+    except ValidationFailed as exc:
+        get_session().rollback()
+        flash(exc.message + " " + " ".join(exc.fields.values()), "danger")
+    else:
+        flash(_("Telephone settings saved."), "success")
+    return redirect(url_for("partners.admin") + "#telephony")

@@ -104,6 +104,14 @@ LAST_NAMES = [
     "Hoß",
     "Brückner",
 ]
+# Extensions on the organisations' telephone systems (screen pops name the agent by these).
+EXTENSIONS = {
+    "agent@nordwerk.example": "201",
+    "admin@nordwerk.example": "200",
+    "sales@berger.example": "31",
+    "service@kaya.example": "12",
+}
+
 CITIES = [
     ("10115", "Berlin", "030"),
     ("80331", "München", "089"),
@@ -170,6 +178,7 @@ def _organizations_and_users(session: Session, argon2_profile: str) -> Network:
             name=name,
             role=role,
             password_hash=password_hash,
+            phone_extension=EXTENSIONS.get(email),
         )
         session.add(user)
         users[email] = user

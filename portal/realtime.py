@@ -298,6 +298,14 @@ def publish(app: Flask, activity_ids: list[int]) -> None:
                     socketio.close_room(_case_room(activity.case_id, former))
 
 
+def send_to_user(app: Flask, user_id: int, event_name: str, payload: dict[str, Any]) -> None:
+    """Send an event to one person's open sessions only (their `user:<id>` room, on every
+    server process through the message queue)."""
+    socketio: SocketIO | None = app.extensions.get(EXTENSION)
+    if socketio is not None:
+        socketio.emit(event_name, payload, to=f"user:{user_id}")
+
+
 def publish_notifications(app: Flask, notification_ids: list[int]) -> None:
     """Tell each notified person (all their open pages) about a new notification and their
     unread count."""

@@ -49,6 +49,11 @@ VOCABULARY: dict[str, dict[str, Any]] = {
         "warranty": _l("Warranty"),
         "sales": _l("Sales"),
     },
+    "call_state": {
+        "ringing": _l("Ringing"),
+        "answered": _l("Answered"),
+        "ended": _l("Ended"),
+    },
     "channel": {
         "phone": _l("Phone"),
         "email": _l("Email"),

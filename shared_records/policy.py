@@ -34,9 +34,11 @@ from portal.enums import Access, AudienceKind, OrganizationKind, UserRole
 from portal.errors import Forbidden, NotFound
 from shared_records.models import (
     Activity,
+    Call,
     Case,
     CaseShare,
     Customer,
+    PhoneNumber,
     TimelineAudience,
     TimelineEntry,
 )
@@ -385,6 +387,47 @@ def require_worker(actor: User) -> None:
         raise Forbidden(_("Viewers cannot create or change records."))
 
 
+def owns_customer(actor: User, view: CustomerView) -> bool:
+    """Whether the actor belongs to the customer's owner organisation (any role): only the
+    owner sees the record's merge history."""
+    return view.customer.owner_organization_id == actor.organization_id
+
+
+def can_merge(actor: User, view: CustomerView) -> bool:
+    """Merging customers is for the admins of the organisation that owns them."""
+    return bool(actor.is_active and actor.role == UserRole.ADMIN and owns_customer(actor, view))
+
+
+def require_merge(actor: User, survivor: CustomerView, merged: CustomerView) -> None:
+    """Raise Forbidden unless the actor administers the organisation owning both customers."""
+    if not (actor.is_active and actor.role == UserRole.ADMIN):
+        raise Forbidden(_("Only admins can merge customers."))
+    if not (owns_customer(actor, survivor) and owns_customer(actor, merged)):
+        raise Forbidden(
+            _("Only customers your organisation owns can be merged."), code="not_owner"
+        )
+
+
+def mergeable_customers(actor: User) -> sa.Select[Customer, bool]:
+    """Customers the actor's organisation owns and that were not merged away: the ones it may
+    pick for a merge (the caller adds filters and limits)."""
+    return visible_customers(actor).where(
+        Customer.owner_organization_id == actor.organization_id,
+        Customer.merged_into_id.is_(None),
+    )
+
+
+def share_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition on `CaseShare` joined with its `Case`: the share is one the organisation
+    may know of (owner and handler know every share, another partner only its own); the
+    same rule as `visible_shares`."""
+    return sa.or_(
+        Case.owner_organization_id == org_id,
+        Case.handling_organization_id == org_id,
+        CaseShare.organization_id == org_id,
+    )
+
+
 # --- organisations and value chains ------------------------------------------------------
 
 
@@ -508,3 +551,43 @@ def viewer_visible_to(case: Case, viewer_org_id: int, observer_org_id: int) -> b
     if observer_org_id in insiders:
         return True
     return viewer_org_id == observer_org_id or viewer_org_id in insiders
+
+
+# --- telephony ---------------------------------------------------------------------------
+
+OPEN_STATUSES = ("new", "open", "waiting")
+
+
+def caller_candidates(actor: User, e164: str) -> sa.Select[int, str, int | None]:
+    """Customers (and their contacts) with this number whose contact details the actor may
+    see: a number only identifies a caller to those allowed to see that number."""
+    return (
+        sa.select(Customer.id, Customer.name, PhoneNumber.contact_id)
+        .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
+        .where(
+            PhoneNumber.e164 == e164,
+            Customer.merged_into_id.is_(None),
+            customer_details_visible_to(actor.organization_id),
+        )
+        .order_by(Customer.id)
+    )
+
+
+def open_cases_of(actor: User, customer_ids: Sequence[int]) -> sa.Select[Case]:
+    """The actor's visible open cases of these customers, most recently active first."""
+    return (
+        sa.select(Case)
+        .where(
+            Case.customer_id.in_(customer_ids),
+            Case.status.in_(OPEN_STATUSES),
+            case_visible_to(actor.organization_id),
+        )
+        .order_by(Case.last_activity_at.desc(), Case.id.desc())
+    )
+
+
+def visible_calls(actor: User) -> sa.Select[Call]:
+    """Calls are private to the agent they rang for."""
+    return sa.select(Call).where(
+        Call.agent_user_id == actor.id, Call.organization_id == actor.organization_id
+    )

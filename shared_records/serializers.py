@@ -103,6 +103,8 @@ def entry_json(entry: TimelineEntry) -> dict[str, Any]:
         "created_at": entry.created_at.isoformat(),
         "case_id": entry.case_id,
     }
+    if entry.duration_seconds is not None:
+        data["duration_seconds"] = entry.duration_seconds
     if entry.kind == "change" or entry.field:
         data["field"] = entry.field
         data["old_value"] = entry.old_value

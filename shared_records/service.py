@@ -154,8 +154,13 @@ def _replace_contact_points(
         )
 
 
-def create_customer(session: Session, actor: User, data: CustomerCreate) -> Customer:
-    """Create a customer owned by the actor's organisation (with its contacts)."""
+def create_customer(
+    session: Session, actor: User, data: CustomerCreate, *, commit: bool = True
+) -> Customer:
+    """Create a customer owned by the actor's organisation (with its contacts).
+
+    With `commit=False` the customer is only flushed, for callers that write more in the same
+    transaction (consents given on capture)."""
     policy.require_worker(actor)
     region = actor.organization.phone_region
     phones, errors = _normalized_phones(data.phones, region, "")
@@ -191,7 +196,8 @@ def create_customer(session: Session, actor: User, data: CustomerCreate) -> Cust
         session.add(new_contact)
         session.flush()
         _replace_contact_points(session, customer.id, new_contact.id, c_phones, c_emails)
-    session.commit()
+    if commit:
+        session.commit()
     return customer
 
 
@@ -294,8 +300,13 @@ def _change(
     )
 
 
-def create_case(session: Session, actor: User, data: CaseCreate) -> CaseView:
-    """Open a case for a customer the actor can see; the actor's organisation owns it."""
+def create_case(
+    session: Session, actor: User, data: CaseCreate, *, commit: bool = True
+) -> CaseView:
+    """Open a case for a customer the actor can see; the actor's organisation owns it.
+
+    With `commit=False` the case is only flushed, for callers that write more in the same
+    transaction (logging a call on a new case)."""
     policy.require_worker(actor)
     try:
         policy.get_visible_customer(session, actor, data.customer_id)
@@ -322,7 +333,8 @@ def create_case(session: Session, actor: User, data: CaseCreate) -> CaseView:
     session.add(case)
     session.flush()
     feed.record(session, build_activity(ActivityType.CASE_CREATED, case, actor, now))
-    session.commit()
+    if commit:
+        session.commit()
     return policy.get_visible_case(session, actor, case.id)
 
 
@@ -379,8 +391,19 @@ def _touch(session: Session, case: Case, now: dt.datetime) -> None:
     set_committed_value(case, "last_activity_at", now)
 
 
-def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) -> TimelineEntry:
-    """Add a note or an interaction to a case's timeline, for the chosen audience."""
+def add_entry(
+    session: Session,
+    actor: User,
+    case_id: int,
+    data: EntryCreate,
+    *,
+    duration_seconds: int | None = None,
+    activity: ActivityType = ActivityType.TIMELINE_ADDED,
+    commit: bool = True,
+) -> TimelineEntry:
+    """Add a note or an interaction to a case's timeline, for the chosen audience.
+
+    Logged phone calls come through here too, with their duration and as `call.logged`."""
     view = policy.get_visible_case(session, actor, case_id)
     policy.require(actor, Permission.COMMENT, view)
     audience_ids: list[int] = []
@@ -406,6 +429,7 @@ def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) ->
         audience=audience,
         author_user_id=actor.id,
         organization_id=actor.organization_id,
+        duration_seconds=duration_seconds,
         created_at=now,
     )
     session.add(entry)
@@ -420,15 +444,21 @@ def add_entry(session: Session, actor: User, case_id: int, data: EntryCreate) ->
     feed.record(
         session,
         build_activity(
-            ActivityType.TIMELINE_ADDED,
+            activity,
             view.case,
             actor,
             now,
             entry=entry,
-            details={"kind": entry.kind, "channel": entry.channel, "entry_id": entry.id},
+            details={
+                "kind": entry.kind,
+                "channel": entry.channel,
+                "entry_id": entry.id,
+                **({"duration_seconds": duration_seconds} if duration_seconds is not None else {}),
+            },
         ),
     )
-    session.commit()
+    if commit:
+        session.commit()
     return entry
 
 

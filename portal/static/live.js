@@ -246,6 +246,12 @@
     replay();
   });
   socket.on("presence", showPresence);
+  // Telephony: screenpop.js shows the caller; it listens for these DOM events.
+  ["screen_pop", "call_update"].forEach(function (name) {
+    socket.on(name, function (message) {
+      document.dispatchEvent(new CustomEvent("wk:" + name, {detail: message}));
+    });
+  });
   socket.on("notification", function (note) {
     var count = document.getElementById("mention-unread");
     if (count) {
