@@ -307,6 +307,28 @@ def users_deactivate(email: str) -> None:
         click.echo(f"{user.email} deactivated; sessions and tokens revoked.")
 
 
+# --- search ------------------------------------------------------------------------------
+
+
+@main.group()
+def search() -> None:
+    """The search index."""
+
+
+@search.command("rebuild")
+def search_rebuild() -> None:
+    """Rebuild every search document and duplicate key from the records (normally kept
+    current on every write; use after restoring a backup or bulk loading with SQL)."""
+    app = _app()
+    with _session(app) as session:
+        from shared_records.search_index import backfill
+
+        backfill(session.connection())
+        session.commit()
+        count = session.execute(sa.text("SELECT count(*) FROM search_documents")).scalar_one()
+    click.echo(f"Search index rebuilt: {count} documents.")
+
+
 def _register_domain_commands() -> None:
     from auth.cli import clients, sso
 

@@ -154,3 +154,26 @@ def test_orgs_commands(empty_db_url: str) -> None:
     assert wrong.returncode != 0
     listed = portal(empty_db_url, "orgs", "list")
     assert "werk" in listed.stdout and "haendler" in listed.stdout
+
+
+def test_search_rebuild_repairs_documents_written_around_the_app(demo_db_url: str) -> None:
+    """A name changed with plain SQL (a restore, a bulk load) is found after the rebuild."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(demo_db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE customers SET name = 'Zacharias Brandtner' WHERE name = :n"),
+            {"n": "Jürgen Müller"},
+        )
+    query = sa.text("SELECT count(*) FROM search_documents WHERE names = 'zacharias brandtner'")
+    with engine.connect() as conn:
+        assert conn.execute(query).scalar_one() == 0
+    result = portal(demo_db_url, "search", "rebuild")
+    assert result.returncode == 0, result.stderr
+    assert "Search index rebuilt" in result.stdout
+    with engine.connect() as conn:
+        assert conn.execute(query).scalar_one() == 1
+        key = sa.text("SELECT name_key FROM customers WHERE name = 'Zacharias Brandtner'")
+        assert conn.execute(key).scalar_one() == "zacharias brandtner"
+    engine.dispose()
