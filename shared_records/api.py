@@ -19,7 +19,7 @@ from portal.api import (
 )
 from portal.db import get_session
 from portal.enums import CaseKind, CaseStatus
-from shared_records import feed, policy, queries, service
+from shared_records import duplicates, feed, policy, queries, service
 from shared_records.policy import InboxScope
 from shared_records.schemas import (
     ActivityPage,
@@ -27,9 +27,10 @@ from shared_records.schemas import (
     CaseOut,
     CasePage,
     CasePatch,
+    ContactCreatedOut,
     ContactIn,
-    ContactOut,
     CustomerCreate,
+    CustomerCreatedOut,
     CustomerOut,
     CustomerPage,
     CustomerPatch,
@@ -123,13 +124,18 @@ def list_customers(query: PageQuery) -> Response:
     summary="Create a customer owned by the caller's organisation",
     tag=TAG_CUSTOMERS,
     body=CustomerCreate,
-    responses={201: CustomerOut},
+    responses={201: CustomerCreatedOut},
 )
 def create_customer(body: CustomerCreate) -> Response:
+    """Creates even when duplicates are likely (a family may share a landline); the answer
+    lists them in `possible_duplicates` (see POST /customers/duplicates)."""
     session = get_session()
     customer = service.create_customer(session, current_user, body)
+    report = duplicates.for_customer(session, current_user, body, exclude_customer_id=customer.id)
     view = policy.get_visible_customer(session, current_user, customer.id)
-    return _json(customer_json(view.customer, view.contact_details), status=201)
+    data = customer_json(view.customer, view.contact_details)
+    data["possible_duplicates"] = report.as_json()
+    return _json(data, status=201)
 
 
 @endpoint(
@@ -138,10 +144,18 @@ def create_customer(body: CustomerCreate) -> Response:
     scope=Scope.CUSTOMERS_READ,
     summary="One customer; contact details only where the policy allows",
     tag=TAG_CUSTOMERS,
-    responses={200: CustomerOut},
+    responses={200: CustomerOut, 301: None},
 )
 def get_customer(customer_id: int) -> Response:
-    view = policy.get_visible_customer(get_session(), current_user, customer_id)
+    """A merged customer's id answers 301 with the survivor in `Location` and `merged_into`."""
+    from shared_records import merge
+    from shared_records.merge_api import merged_pointer
+
+    session = get_session()
+    survivor = merge.visible_survivor(session, current_user, customer_id)
+    if survivor is not None:
+        return merged_pointer(customer_id, survivor, status=301)
+    view = policy.get_visible_customer(session, current_user, customer_id)
     return _json(customer_json(view.customer, view.contact_details))
 
 
@@ -155,6 +169,13 @@ def get_customer(customer_id: int) -> Response:
     responses={200: CustomerOut, 409: None},
 )
 def patch_customer(customer_id: int, body: CustomerPatch) -> Response:
+    """A merged customer is not changed: 409 `merged` names the survivor (`merged_into`)."""
+    from shared_records import merge
+    from shared_records.merge_api import merged_pointer
+
+    survivor = merge.visible_survivor(get_session(), current_user, customer_id)
+    if survivor is not None:
+        return merged_pointer(customer_id, survivor, status=409)
     try:
         view = service.update_customer(get_session(), current_user, customer_id, body)
     except StaleVersion as exc:
@@ -169,15 +190,18 @@ def patch_customer(customer_id: int, body: CustomerPatch) -> Response:
     summary="Add a contact person to a company customer",
     tag=TAG_CUSTOMERS,
     body=ContactIn,
-    responses={201: ContactOut},
+    responses={201: ContactCreatedOut},
 )
 def add_contact(customer_id: int, body: ContactIn) -> Response:
+    """`possible_duplicates` lists other customers holding the contact's phones or emails."""
     session = get_session()
     contact = service.add_contact(session, current_user, customer_id, body)
+    report = duplicates.for_contact(session, current_user, customer_id, body)
     view = policy.get_visible_customer(session, current_user, customer_id)
     created = next(
         c for c in customer_json(view.customer, True)["contacts"] if c["id"] == contact.id
     )
+    created["possible_duplicates"] = report.as_json()
     return _json(created, status=201)
 
 

@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from portal.enums import CaseKind, CasePriority, CaseStatus, Channel, CustomerKind, Direction
+from portal.enums import (
+    CaseKind,
+    CasePriority,
+    CaseStatus,
+    Channel,
+    ConsentChannel,
+    ConsentPurpose,
+    CustomerKind,
+    Direction,
+)
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -246,3 +255,103 @@ class ActivityOut(Response):
 class ActivityPage(Response):
     items: list[ActivityOut]
     last_id: int
+
+
+# --- intake: duplicate check, business cards, consents ------------------------------------
+
+
+class ConsentIn(Request):
+    channel: ConsentChannel
+    purpose: ConsentPurpose
+    granted: bool = True
+
+
+class ConsentsCreate(Request):
+    """Contact permissions given (or withdrawn) by a customer, or by one of its contacts."""
+
+    contact_id: Id | None = None
+    items: Annotated[list[ConsentIn], Field(min_length=1, max_length=20)]
+
+
+class CaptureCreate(Request):
+    """A customer captured on the spot (short form or business card), with its consents.
+
+    With a company, the company becomes the customer and the person one of its contacts
+    (phones and emails are the person's); without one, the person is the customer."""
+
+    name: ShortText
+    company: OptionalText | None = None
+    position_title: OptionalText | None = None
+    emails: Annotated[list[str], Field(max_length=10)] = []
+    phones: Annotated[list[str], Field(max_length=10)] = []
+    street: OptionalText | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = (
+        None
+    )
+    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")] | None = None
+    consents: Annotated[list[ConsentIn], Field(max_length=20)] = []
+
+
+class DuplicateCandidateOut(Response):
+    customer_id: int
+    name: str
+    city: str | None
+    reasons: list[Literal["phone", "email", "name_postal_code", "name_city"]]
+    score: float = Field(description="0 to 100")
+
+
+class DuplicateReportOut(Response):
+    candidates: list[DuplicateCandidateOut] = Field(
+        description="customers the caller may see, with their contact details, best first"
+    )
+    elsewhere_in_network: bool = Field(
+        description="a likely duplicate exists in the value chain that the caller may not see"
+    )
+    message: str | None
+
+
+class CustomerCreatedOut(CustomerOut):
+    possible_duplicates: DuplicateReportOut
+
+
+class ContactCreatedOut(ContactOut):
+    possible_duplicates: DuplicateReportOut
+
+
+class BusinessCardOut(Response):
+    name: str
+    company: str | None
+    position_title: str | None
+    phones: list[str]
+    emails: list[str]
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+
+
+class VcardOut(Response):
+    card: BusinessCardOut
+    cards: int = Field(description="cards in the file; only the first is read")
+    notice: str | None
+    possible_duplicates: DuplicateReportOut
+
+
+class ConsentOut(Response):
+    id: int
+    customer_id: int
+    contact_id: int | None
+    channel: str
+    purpose: str
+    granted: bool
+    source: str
+    recorded_at: str
+    recorded_by_user_id: int | None
+    recorded_by_name: str | None
+    organization_id: int
+
+
+class ConsentList(Response):
+    items: list[ConsentOut] = Field(description="newest first")
+    in_force: list[ConsentOut] = Field(description="the newest row per contact, channel, purpose")

@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session, UOWTransaction
 from shared_records.models import Case, Contact, Customer, SearchDocument
 from shared_records.textkeys import fold, phonetic
 
-_docs = SearchDocument.__table__
+_docs: sa.Table = SearchDocument.__table__  # type: ignore[assignment]
 
 
 def sounds_of(text: str) -> str:
     return " ".join(f"k{code}" for code in phonetic(text))
 
 
-def _customer_docs(customer: sa.Row[Any], contacts: Iterable[sa.Row[Any]]) -> list[dict[str, Any]]:
+def _customer_docs(customer: Any, contacts: Iterable[Any]) -> list[dict[str, Any]]:
     details = " ".join(filter(None, [customer.postal_code, customer.city]))
     docs = [
         {
@@ -57,7 +57,7 @@ def _customer_docs(customer: sa.Row[Any], contacts: Iterable[sa.Row[Any]]) -> li
     return docs
 
 
-def _case_doc(case: sa.Row[Any]) -> dict[str, Any]:
+def _case_doc(case: Any) -> dict[str, Any]:
     return {
         "ref": f"case:{case.id}",
         "kind": "case",
@@ -82,7 +82,7 @@ def reindex_customers(connection: sa.Connection, customer_ids: Iterable[int]) ->
             Customer.id.in_(ids), Customer.merged_into_id.is_(None)
         )
     ).all()
-    contacts: dict[int, list[sa.Row[Any]]] = {}
+    contacts: dict[int, list[Any]] = {}
     for row in connection.execute(
         sa.select(Contact.id, Contact.customer_id, Contact.name, Contact.position_title).where(
             Contact.customer_id.in_(ids)

@@ -21,7 +21,7 @@ from portal.api import decode_id_cursor, encode_id_cursor
 from portal.db import get_session
 from portal.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from portal.ui import gettext as _
-from shared_records import policy, queries, service, ui_queries
+from shared_records import duplicates, policy, queries, service, ui_queries
 from shared_records.policy import CaseView
 from shared_records.schemas import (
     CaseCreate,
@@ -468,6 +468,17 @@ def new_customer() -> ResponseReturnValue:
     values = _customer_values()
     try:
         data = _validate(CustomerCreate, _customer_data(values), values)
+        key = duplicates.confirmation_key(data)
+        if ui.form_text("confirm_duplicates") != key:
+            report = duplicates.for_customer(get_session(), current_user, data)
+            if report.found:
+                # Warn first; "create anyway" sends the form again with the key.
+                return render_template(
+                    "records/customer_new.html",
+                    form=ui.FormState(values),
+                    duplicates=report,
+                    confirm_key=key,
+                )
         created = service.create_customer(get_session(), current_user, data)
     except FormInvalid as exc:
         return render_template("records/customer_new.html", form=exc.state), 422
@@ -496,6 +507,9 @@ def _customer_page(
         policy.visible_entries_of_customer(actor, customer_id).limit(HISTORY_LIMIT)
     ).all()
     customer = view.customer
+    from shared_records import merge
+
+    merges = merge.history(session, actor, view)
     all_forms = {
         "edit": ui.FormState(
             {
@@ -524,6 +538,9 @@ def _customer_page(
             audiences=ui_queries.entry_audiences(session, history),
             forms=all_forms,
             alert=alert,
+            merges=merges,
+            is_merged=customer.merged_into_id is not None,
+            can_merge=customer.merged_into_id is None and policy.can_merge(actor, view),
         ),
         status,
     )
@@ -532,6 +549,15 @@ def _customer_page(
 @bp.get("/customers/<int:customer_id>")
 @login_required
 def customer(customer_id: int) -> ResponseReturnValue:
+    """A merged customer's page leads to the survivor; `?merged=1` shows the merged record
+    itself (linked from the survivor's merge history)."""
+    from shared_records import merge
+
+    if not request.args.get("merged"):
+        survivor = merge.visible_survivor(get_session(), current_user, customer_id)
+        if survivor is not None:
+            flash(_("This customer was merged into %(name)s.", name=survivor.customer.name), "info")
+            return redirect(url_for("records.customer", customer_id=survivor.customer.id))
     return _customer_page(customer_id)
 
 
@@ -571,6 +597,19 @@ def add_contact(customer_id: int) -> ResponseReturnValue:
     session = get_session()
     try:
         contact = _validate(ContactIn, data, values)
+        key = duplicates.confirmation_key(contact)
+        if ui.form_text("confirm_duplicates") != key:
+            view = policy.get_visible_customer(session, current_user, customer_id)
+            policy.require_customer_edit(current_user, view)
+            report = duplicates.for_contact(session, current_user, customer_id, contact)
+            if report.found:
+                return render_template(
+                    "records/capture_contact_check.html",
+                    customer=view.customer,
+                    form=ui.FormState(values),
+                    duplicates=report,
+                    confirm_key=key,
+                )
         created = service.add_contact(session, current_user, customer_id, contact)
     except FormInvalid as exc:
         return _customer_page(customer_id, {"contact": exc.state}, status=422)
