@@ -107,6 +107,7 @@ VOCABULARY: dict[str, dict[str, Any]] = {
         "handling_user": _l("the handler"),
         "handling_organization": _l("the handling organisation"),
         "share": _l("the sharing"),
+        "customer": _l("the customer"),
     },
 }
 

@@ -23,6 +23,7 @@ class ActivityType(StrEnum):
     CASE_HANDED_OVER = "case.handed_over"
     TIMELINE_ADDED = "timeline.added"
     CALL_LOGGED = "call.logged"
+    CUSTOMER_MERGED = "customer.merged"
 
 
 def build(
@@ -68,6 +69,9 @@ def _summary(type_: ActivityType, case: Case, actor: User, data: dict[str, Any])
         return f"{who} handed {number} over to {data.get('to', '')}"
     if type_ is ActivityType.CALL_LOGGED:
         return f"{who} logged a call on {number}"
+    if type_ is ActivityType.CUSTOMER_MERGED:
+        merged, survivor = data.get("merged_name", ""), data.get("survivor_name", "")
+        return f"{who} merged customer {merged} into {survivor} ({number})"
     kind = data.get("kind", "note")
     article = "an" if str(kind)[:1] in "aeiou" else "a"
     return f"{who} added {article} {kind} to {number}"

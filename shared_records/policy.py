@@ -403,9 +403,7 @@ def require_merge(actor: User, survivor: CustomerView, merged: CustomerView) -> 
     if not (actor.is_active and actor.role == UserRole.ADMIN):
         raise Forbidden(_("Only admins can merge customers."))
     if not (owns_customer(actor, survivor) and owns_customer(actor, merged)):
-        raise Forbidden(
-            _("Only customers your organisation owns can be merged."), code="not_owner"
-        )
+        raise Forbidden(_("Only customers your organisation owns can be merged."), code="not_owner")
 
 
 def mergeable_customers(actor: User) -> sa.Select[Customer, bool]:

@@ -88,12 +88,16 @@ def customer_page(
     limit: int,
     after_id: int | None = None,
 ) -> tuple[list[CustomerView], int | None]:
-    """One page of visible customers by id (newest first)."""
-    stmt = policy.visible_customers(actor).options(
-        selectinload(Customer.phones),
-        selectinload(Customer.emails),
-        selectinload(Customer.contacts).selectinload(Contact.phones),
-        selectinload(Customer.contacts).selectinload(Contact.emails),
+    """One page of visible customers by id (newest first); merged ones are left out."""
+    stmt = (
+        policy.visible_customers(actor)
+        .where(Customer.merged_into_id.is_(None))
+        .options(
+            selectinload(Customer.phones),
+            selectinload(Customer.emails),
+            selectinload(Customer.contacts).selectinload(Contact.phones),
+            selectinload(Customer.contacts).selectinload(Contact.emails),
+        )
     )
     if q:
         pattern = _like(q)
