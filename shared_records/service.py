@@ -154,6 +154,23 @@ def _replace_contact_points(
         )
 
 
+def _require_live(session: Session, customer: Customer, field: str) -> None:
+    """Refuse writes onto a merged customer; on PostgreSQL the customer row is share-locked
+    so that a merge running at the same moment cannot leave a new record behind on it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.select(Customer.id).where(Customer.id == customer.id).with_for_update(read=True)
+        )
+        session.refresh(customer, ["merged_into_id"])
+    if customer.merged_into_id is not None:
+        raise ValidationFailed(
+            _("This customer was merged into another one."),
+            code="customer_merged",
+            fields={field: _("Merged into customer %(id)s.", id=customer.merged_into_id)},
+            extra={"merged_into": customer.merged_into_id},
+        )
+
+
 def create_customer(
     session: Session, actor: User, data: CustomerCreate, *, commit: bool = True
 ) -> Customer:
@@ -204,6 +221,7 @@ def create_customer(
 def add_contact(session: Session, actor: User, customer_id: int, data: ContactIn) -> Contact:
     view = policy.get_visible_customer(session, actor, customer_id)
     policy.require_customer_edit(actor, view)
+    _require_live(session, view.customer, "customer_id")
     region = actor.organization.phone_region
     phones, errors = _normalized_phones(data.phones, region, "")
     emails, email_errors = _normalized_emails(data.emails, "")
@@ -309,11 +327,12 @@ def create_case(
     transaction (logging a call on a new case)."""
     policy.require_worker(actor)
     try:
-        policy.get_visible_customer(session, actor, data.customer_id)
+        customer = policy.get_visible_customer(session, actor, data.customer_id).customer
     except NotFound:
         raise ValidationFailed(
             _("Unknown customer."), fields={"customer_id": _("No such customer.")}
         ) from None
+    _require_live(session, customer, "customer_id")
     now = utcnow()
     case = Case(
         number=_next_case_number(session, now.year),

@@ -225,7 +225,11 @@ def handle_event(session: Session, system: User, event: CtiEvent) -> CallOutcome
 
 def _matches_for(session: Session, agent: User, call: Call) -> list[CallerMatch]:
     """The matches shown when the call rang, as the agent may see them now."""
+    from shared_records.merge import final_survivor_id
+
     shown = set(_stored_matches(call))
+    # A customer merged since the call rang lives on in its survivor.
+    shown |= {final_survivor_id(session, i) or i for i in shown}
     return [m for m in match_caller(session, agent, call.number) if m.customer_id in shown]
 
 

@@ -503,3 +503,29 @@ def test_merge_form_problems_are_readable(
     assert bogus.status_code == 422
     assert missing.status_code == 422
     assert _scalar(api, "SELECT count(*) FROM customer_merges") == 0
+
+
+def test_no_new_records_on_a_merged_customer(api: Api, pair: Pair) -> None:
+    """After the merge, a case or contact aimed at the merged id is refused with a pointer."""
+    assert _merge(api, NORDWERK_ADMIN, pair.survivor, pair.merged).status == 200
+    nordwerk = api(NORDWERK_AGENT)
+    case = nordwerk.post("/cases", {"customer_id": pair.merged, "subject": "Zu spät"})
+    assert case.status == 422
+    assert case.error_code == "customer_merged"
+    assert case.body["error"]["merged_into"] == pair.survivor
+    contact = nordwerk.post(f"/customers/{pair.merged}/contacts", {"name": "Zu spät"})
+    assert contact.status in (301, 422)
+    assert _scalar(api, "SELECT count(*) FROM cases WHERE subject = 'Zu spät'") == 0
+    assert _scalar(api, "SELECT count(*) FROM contacts WHERE name = 'Zu spät'") == 0
+
+
+def test_a_call_that_rang_before_the_merge_shows_the_survivor(
+    app: Flask, api: Api, pair: Pair
+) -> None:
+    from tests.shared_records.test_cti import ring, telephone
+
+    rung = ring(telephone(app), "0172 5550001", call_id="m-1")
+    assert [m["customer_id"] for m in rung.body["matches"]] == [pair.merged]
+    assert _merge(api, NORDWERK_ADMIN, pair.survivor, pair.merged).status == 200
+    call = api(NORDWERK_AGENT).get(f"/calls/{rung.body['id']}")
+    assert [m["customer_id"] for m in call.body["matches"]] == [pair.survivor]
