@@ -49,6 +49,19 @@ VOCABULARY: dict[str, dict[str, Any]] = {
         "warranty": _l("Warranty"),
         "sales": _l("Sales"),
     },
+    "consent_channel": {
+        "email": _l("Email"),
+        "phone": _l("Phone"),
+        "sms": _l("SMS"),
+        "post": _l("Post"),
+        "messenger": _l("Messenger"),
+    },
+    "consent_purpose": {
+        "service": _l("Service"),
+        "marketing": _l("Marketing"),
+        "newsletter": _l("Newsletter"),
+        "surveys": _l("Surveys"),
+    },
     "call_state": {
         "ringing": _l("Ringing"),
         "answered": _l("Answered"),

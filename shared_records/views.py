@@ -510,6 +510,13 @@ def _customer_page(
     from shared_records import merge
 
     merges = merge.history(session, actor, view)
+    from shared_records import consents
+
+    permissions = (
+        consents.in_force(consents.consents_of(session, actor, customer_id))
+        if view.contact_details
+        else []
+    )
     all_forms = {
         "edit": ui.FormState(
             {
@@ -539,6 +546,8 @@ def _customer_page(
             forms=all_forms,
             alert=alert,
             merges=merges,
+            permissions=permissions,
+            contact_names={c.id: c.name for c in customer.contacts},
             is_merged=customer.merged_into_id is not None,
             can_merge=customer.merged_into_id is None and policy.can_merge(actor, view),
         ),

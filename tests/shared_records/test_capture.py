@@ -411,3 +411,28 @@ def test_capture_vcard_errors_are_shown_on_the_page(client: FlaskClient) -> None
     )
     assert cp1252.status_code == 200
     assert 'value="Jürgen Müller"' in cp1252.get_data(as_text=True)
+
+
+def test_customer_page_shows_the_permissions_in_force(api: Any, client: FlaskClient) -> None:
+    schaefer = api.customer_id("Sabine Schäfer")
+    berger = api("sales@berger.example")
+    items = [
+        {"channel": "email", "purpose": "newsletter"},
+        {"channel": "sms", "purpose": "service"},
+    ]
+    assert berger.post(f"/customers/{schaefer}/consents", json={"items": items}).status == 201
+    withdraw = {"items": [{"channel": "sms", "purpose": "service", "granted": False}]}
+    assert berger.post(f"/customers/{schaefer}/consents", json=withdraw).status == 201
+    login(client, "sales@berger.example")
+    html = client.get(f"/customers/{schaefer}", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
+    section = html[html.index('id="permissions"') :]
+    section = section[: section.index("</section>")]
+    rows = [" ".join(li.split()) for li in section.split("<li")[1:]]
+    assert any(
+        r.startswith('class="mb-1"> <i class="bi bi-check-circle') and "Newsletter: granted" in r
+        for r in rows
+    ), rows
+    assert any("SMS · Service: withdrawn" in r for r in rows), rows
+    assert "Anna Berger" in section
