@@ -89,6 +89,7 @@ fmt: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/live_delivery.py
+	$(BIN)/python bench/interaction_center.py
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/portal db upgrade
