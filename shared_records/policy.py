@@ -358,6 +358,25 @@ def customer_details_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     )
 
 
+def customer_visibility_keys(org_id: int) -> sa.CompoundSelect[int, bool]:
+    """(customer_id, contact_details) rows, one per reason, from which `customer_visible_to`
+    and `customer_details_visible_to` follow; each part is read through an index.
+
+    For narrowing many candidates (the search) by a semi-join instead of testing the
+    conditions row by row; callers still apply the conditions to what remains.
+    """
+    return sa.union_all(
+        sa.select(Customer.id.label("customer_id"), sa.true().label("contact_details")).where(
+            Customer.owner_organization_id == org_id
+        ),
+        sa.select(Case.customer_id, sa.true()).where(Case.owner_organization_id == org_id),
+        sa.select(Case.customer_id, sa.true()).where(Case.handling_organization_id == org_id),
+        sa.select(Case.customer_id, CaseShare.include_contact_details).join(
+            CaseShare, _share_of(org_id)
+        ),
+    )
+
+
 def visible_customers(actor: User) -> sa.Select[Customer, bool]:
     """Every customer the actor may see, each with whether its contact details are visible."""
     org_id = actor.organization_id
