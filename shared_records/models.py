@@ -207,6 +207,33 @@ class CaseShare(Base):
     )
 
 
+class CaseVisibility(Base):
+    """The visibility policy's case rule, materialised: one row per organisation and case
+    it sees (owner, handler or share), keyed in inbox order.
+
+    Database triggers keep it current on every insert or update of `cases` and
+    `case_shares` (migration 0007), so every writer (services, merge, import, bulk loads)
+    keeps it right without knowing about it. Never written by the application.
+    """
+
+    __tablename__ = "case_visibility"
+
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("customers.id"))
+    last_activity_at: Mapped[dt.datetime]
+    # Whether this organisation sees the customer's contact details through this case.
+    details: Mapped[bool]
+
+    __table_args__ = (
+        sa.Index("ix_case_visibility_inbox", "organization_id", "last_activity_at", "case_id"),
+        sa.Index("ix_case_visibility_customer", "organization_id", "customer_id"),
+        sa.Index("ix_case_visibility_case", "case_id"),
+    )
+
+
 class TimelineEntry(Base):
     """A note, an interaction or a recorded change on a case; never rewritten or deleted."""
 

@@ -23,6 +23,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -37,6 +38,7 @@ from shared_records.models import (
     Call,
     Case,
     CaseShare,
+    CaseVisibility,
     Customer,
     PhoneNumber,
     TimelineAudience,
@@ -134,8 +136,9 @@ def _share_of(org_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(CaseShare.case_id == Case.id, CaseShare.organization_id == org_id)
 
 
-def case_visible_to(org_id: int) -> sa.ColumnElement[bool]:
-    """SQL condition: the current `Case` row is visible to organisation `org_id`."""
+def case_visible_to_reference(org_id: int) -> sa.ColumnElement[bool]:
+    """The rule itself, over the base tables: owner, handler or a share. `case_visibility`
+    materialises it; tests compare the two."""
     return sa.or_(
         Case.owner_organization_id == org_id,
         Case.handling_organization_id == org_id,
@@ -143,22 +146,41 @@ def case_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     )
 
 
+def _visibility_of(org_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(CaseVisibility.case_id == Case.id, CaseVisibility.organization_id == org_id)
+
+
+def case_visible_to(org_id: int) -> sa.ColumnElement[bool]:
+    """SQL condition: the current `Case` row is visible to organisation `org_id` (one probe
+    of the materialised rule's primary key)."""
+    return sa.exists().where(_visibility_of(org_id))
+
+
 def visible_cases(actor: User) -> sa.Select[Case, CaseShare]:
     """Every case the actor may see, each with the actor organisation's share (if any).
 
-    The starting point of every case list; callers add filters, order and limits.
+    The starting point of every case list; callers add filters and limits, and order by
+    `inbox_order()` so that pages are ranges of the (organisation, last activity, case)
+    index of `case_visibility` at any depth.
     """
     org_id = actor.organization_id
     return (
         sa.select(Case, CaseShare)
+        .join(CaseVisibility, _visibility_of(org_id))
         .outerjoin(CaseShare, _share_of(org_id))
-        .where(
-            sa.or_(
-                Case.owner_organization_id == org_id,
-                Case.handling_organization_id == org_id,
-                CaseShare.id.is_not(None),
-            )
-        )
+    )
+
+
+def inbox_order() -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """The order of case lists: newest activity first, on the visibility index's columns."""
+    return CaseVisibility.last_activity_at.desc(), CaseVisibility.case_id.desc()
+
+
+def inbox_after(at: dt.datetime, case_id: int) -> sa.ColumnElement[bool]:
+    """Keyset condition: cases after (older than) the page that ended at (at, case_id)."""
+    return sa.or_(
+        CaseVisibility.last_activity_at < at,
+        sa.and_(CaseVisibility.last_activity_at == at, CaseVisibility.case_id < case_id),
     )
 
 
@@ -334,12 +356,26 @@ def visible_shares(view: CaseView) -> list[CaseShare]:
 def customer_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     return sa.or_(
         Customer.owner_organization_id == org_id,
-        sa.exists().where(Case.customer_id == Customer.id, case_visible_to(org_id)),
+        sa.exists().where(
+            CaseVisibility.organization_id == org_id, CaseVisibility.customer_id == Customer.id
+        ),
     )
 
 
 def customer_details_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     """SQL condition on `Customer`: the organisation may see phones, emails and street."""
+    return sa.or_(
+        Customer.owner_organization_id == org_id,
+        sa.exists().where(
+            CaseVisibility.organization_id == org_id,
+            CaseVisibility.customer_id == Customer.id,
+            CaseVisibility.details.is_(True),
+        ),
+    )
+
+
+def customer_details_visible_to_reference(org_id: int) -> sa.ColumnElement[bool]:
+    """The details rule over the base tables (see `case_visible_to_reference`)."""
     detail_share = sa.exists().where(
         CaseShare.case_id == Case.id,
         CaseShare.organization_id == org_id,
@@ -369,10 +405,8 @@ def customer_visibility_keys(org_id: int) -> sa.CompoundSelect[int, bool]:
         sa.select(Customer.id.label("customer_id"), sa.true().label("contact_details")).where(
             Customer.owner_organization_id == org_id
         ),
-        sa.select(Case.customer_id, sa.true()).where(Case.owner_organization_id == org_id),
-        sa.select(Case.customer_id, sa.true()).where(Case.handling_organization_id == org_id),
-        sa.select(Case.customer_id, CaseShare.include_contact_details).join(
-            CaseShare, _share_of(org_id)
+        sa.select(CaseVisibility.customer_id, CaseVisibility.details).where(
+            CaseVisibility.organization_id == org_id
         ),
     )
 

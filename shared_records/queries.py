@@ -64,14 +64,8 @@ def case_page(
             )
         )
     if after is not None:
-        at, row_id = after
-        stmt = stmt.where(
-            sa.or_(
-                Case.last_activity_at < at,
-                sa.and_(Case.last_activity_at == at, Case.id < row_id),
-            )
-        )
-    stmt = stmt.order_by(Case.last_activity_at.desc(), Case.id.desc()).limit(limit + 1)
+        stmt = stmt.where(policy.inbox_after(*after))
+    stmt = stmt.order_by(*policy.inbox_order()).limit(limit + 1)
     rows = session.execute(stmt).all()
     views = [policy.case_view(actor, case, share) for case, share in rows[:limit]]
     next_key = None
