@@ -13,6 +13,10 @@ Rows go in through COPY in one transaction: an interrupted run leaves nothing be
 second run finds the totals reached and skips. Large batches drop the secondary indexes of
 the filled tables and build them again at the end (faster than updating them row by row).
 The tables are vacuumed and analysed afterwards.
+
+Whole benchmark networks in an empty database (organisations, users, shares, timelines)
+come from `bench.profiles` (`portal bench seed`), which shares the vocabularies and the
+COPY helpers below.
 """
 
 from __future__ import annotations
@@ -303,7 +307,7 @@ def seed(
         orgs = _organizations(conn)
         if rebuild_indexes is None:
             rebuild_indexes = add_customers + add_cases > customers_before + cases_before
-        indexes = _drop_indexes(conn) if rebuild_indexes else []
+        indexes = drop_indexes(conn) if rebuild_indexes else []
         rng = random.Random(f"{random_seed}:{customers_before}:{cases_before}")
         if add_customers:
             _add_customers(conn, rng, orgs, add_customers, batch, report)
@@ -373,9 +377,11 @@ def _owner_weights(orgs: Sequence[_Org]) -> list[float]:
     return weights if sum(weights) > 0 else [1.0] * len(orgs)
 
 
-def _drop_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    """Drop the secondary indexes (not those of primary keys or constraints) of the filled
-    tables; return (name, definition) to build them again."""
+def drop_indexes(
+    conn: psycopg.Connection[Any], tables: Sequence[str] = TABLES
+) -> list[tuple[str, str]]:
+    """Drop the secondary indexes (not those of primary keys or constraints) of `tables`;
+    return (name, definition) to build them again."""
     found = conn.execute(
         "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
         " JOIN pg_class c ON c.oid = i.indexrelid"
@@ -384,11 +390,51 @@ def _drop_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
         " AND NOT i.indisprimary"
         " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
         " ORDER BY t.relname, c.relname",
-        (list(TABLES),),
+        (list(tables),),
     ).fetchall()
     for name, _definition in found:
         conn.execute(f'DROP INDEX "{name}"')
     return [(str(name), str(definition)) for name, definition in found]
+
+
+def drop_foreign_keys(conn: psycopg.Connection[Any], tables: Sequence[str]) -> list[str]:
+    """Drop the foreign keys of `tables` (checking them row by row slows a bulk load down
+    several times); return the statements that add them again, each validated in one join."""
+    found = conn.execute(
+        "SELECT t.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k"
+        " JOIN pg_class t ON t.oid = k.conrelid"
+        " WHERE k.contype = 'f' AND t.relname = ANY(%s)"
+        " AND t.relnamespace = 'public'::regnamespace ORDER BY t.relname, k.conname",
+        (list(tables),),
+    ).fetchall()
+    for table, name, _definition in found:
+        conn.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    return [
+        f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'
+        for table, name, definition in found
+    ]
+
+
+def drop_unique_constraints(conn: psycopg.Connection[Any], tables: Sequence[str]) -> list[str]:
+    """Drop the unique constraints (not primary keys) of `tables` that no foreign key needs;
+    return the statements that add them again (each builds its index in one sorted pass,
+    where a load would insert into it row by row in random order)."""
+    found = conn.execute(
+        "SELECT t.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k"
+        " JOIN pg_class t ON t.oid = k.conrelid"
+        " WHERE k.contype = 'u' AND t.relname = ANY(%s)"
+        " AND t.relnamespace = 'public'::regnamespace"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint f"
+        "  WHERE f.contype = 'f' AND f.conindid = k.conindid)"
+        " ORDER BY t.relname, k.conname",
+        (list(tables),),
+    ).fetchall()
+    for table, name, _definition in found:
+        conn.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    return [
+        f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'
+        for table, name, definition in found
+    ]
 
 
 # --- customers -----------------------------------------------------------------------------
@@ -397,28 +443,30 @@ def _drop_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
 # The documents come from search_index itself; names (Kölner Phonetik costs ~0.2 ms each)
 # and places repeat, so each is computed once.
 @lru_cache(maxsize=500_000)
-def _name_doc(name: str) -> dict[str, Any]:
+def name_doc(name: str) -> dict[str, Any]:
     row = SimpleNamespace(id=0, name=name, postal_code=None, city=None)
     return {**_customer_docs(row, [])[0], "name_key": fold(name)[:200]}
 
 
 @lru_cache(maxsize=100_000)
-def _place_doc(postal_code: str, city: str) -> tuple[str, str | None]:
+def place_doc(postal_code: str, city: str) -> tuple[str, str | None]:
     row = SimpleNamespace(id=0, name="", postal_code=postal_code, city=city)
     return _customer_docs(row, [])[0]["details"], fold(city)[:100] or None
 
 
-def _email_local(text: str) -> str:
+def email_local(text: str) -> str:
     ascii_text = anyascii(text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue")).lower()
     return "".join(c if c.isalnum() else "." for c in ascii_text).strip(".")
 
 
-class _Phones:
+class Phones:
     """Unique, valid E.164 numbers: mobiles or landlines with the city's area code."""
 
-    def __init__(self, conn: psycopg.Connection[Any], rng: random.Random) -> None:
+    def __init__(self, conn: psycopg.Connection[Any] | None, rng: random.Random) -> None:
         self.rng = rng
-        self.taken = {row[0] for row in conn.execute("SELECT e164 FROM phone_numbers")}
+        self.taken: set[str] = (
+            {row[0] for row in conn.execute("SELECT e164 FROM phone_numbers")} if conn else set()
+        )
         self.checked: set[tuple[str, int]] = set()
 
     def new(self, country: str, area: str) -> str:
@@ -456,7 +504,7 @@ def _add_customers(
     batch: int,
     report: Progress,
 ) -> None:
-    phones = _Phones(conn, rng)
+    phones = Phones(conn, rng)
     owner_ids = [o.id for o in orgs]
     owner_weights = _owner_weights(orgs)
     city_weights = [c[5] for c in CITIES]
@@ -485,8 +533,8 @@ def _add_customers(
                     last = f"{last}-{rng.choice(LAST_NAMES)}"
                 name = f"{first} {last}"
             postal_code = f"{rng.randint(low, high):0{5 if country == 'DE' else 4}d}"
-            doc = _name_doc(name)
-            details, city_key = _place_doc(postal_code, city)
+            doc = name_doc(name)
+            details, city_key = place_doc(postal_code, city)
             created = now - dt.timedelta(seconds=rng.randint(3600, 5 * 365 * 86400))
             street = f"{rng.choice(STREETS)} {rng.randint(1, 180)}"
             customer_rows.append(
@@ -498,9 +546,9 @@ def _add_customers(
             phone_rows.append((phone_id, customer_id, phones.new(country, area), 0))
             phone_id += 1
             if rng.random() < EMAIL_SHARE:
-                local = _email_local(last if kind == "company" else f"{first}.{last}")
+                local = email_local(last if kind == "company" else f"{first}.{last}")
                 if kind == "person" and rng.random() < 0.3:
-                    local = _email_local(f"{first[0]}.{last}")
+                    local = email_local(f"{first[0]}.{last}")
                 email = f"{local}.{customer_id}@{rng.choice(EMAIL_DOMAINS[country])}"
                 email_rows.append((email_id, customer_id, email, 0))
                 email_id += 1
@@ -516,10 +564,10 @@ def _add_customers(
                 )
             )
             customer_id += 1
-        _copy(conn, "customers", CUSTOMER_COLUMNS, customer_rows)
-        _copy(conn, "phone_numbers", PHONE_COLUMNS, phone_rows)
-        _copy(conn, "email_addresses", EMAIL_COLUMNS, email_rows)
-        _copy(conn, "search_documents", DOC_COLUMNS, doc_rows)
+        copy_rows(conn, "customers", CUSTOMER_COLUMNS, customer_rows)
+        copy_rows(conn, "phone_numbers", PHONE_COLUMNS, phone_rows)
+        copy_rows(conn, "email_addresses", EMAIL_COLUMNS, email_rows)
+        copy_rows(conn, "search_documents", DOC_COLUMNS, doc_rows)
         done += size
         report("customers", done, count)
 
@@ -587,9 +635,9 @@ def _add_cases(
             )
             doc_rows.append(tuple(doc[c] for c in DOC_COLUMNS))
             case_id += 1
-        _copy(conn, "cases", CASE_COLUMNS, case_rows)
-        _copy(conn, "case_shares", SHARE_COLUMNS, share_rows)
-        _copy(conn, "search_documents", DOC_COLUMNS, doc_rows)
+        copy_rows(conn, "cases", CASE_COLUMNS, case_rows)
+        copy_rows(conn, "case_shares", SHARE_COLUMNS, share_rows)
+        copy_rows(conn, "search_documents", DOC_COLUMNS, doc_rows)
         done += len(chunk)
         report("cases", done, count)
     for year, last_value in counters.items():
@@ -609,15 +657,47 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _copy(
+def copy_rows(
     conn: psycopg.Connection[Any],
     table: str,
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
+    *,
+    freeze: bool = False,
+    binary: bool = False,
 ) -> None:
+    """COPY `rows` into `table`. `freeze` writes them frozen (the table must have been
+    created or truncated in the same transaction), so no vacuum has to visit them again;
+    `binary` uses the binary format (about twice as fast; values must match the column
+    types exactly, e.g. no str for an integer)."""
     if not rows:
         return
+    options = ", ".join(o for o, on in (("FREEZE", freeze), ("FORMAT BINARY", binary)) if on)
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    if options:
+        statement += f" WITH ({options})"
+    types = column_types(conn, table, tuple(columns)) if binary else None
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        if types is not None:
+            copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+# Built-in types have the same oids in every database, so one cache serves all connections.
+_COLUMN_TYPES: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+
+
+def column_types(conn: psycopg.Connection[Any], table: str, columns: tuple[str, ...]) -> list[int]:
+    """The type oids of `columns` of `table` (for binary COPY)."""
+    key = (table, columns)
+    if key not in _COLUMN_TYPES:
+        found = dict(
+            conn.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            ).fetchall()
+        )
+        _COLUMN_TYPES[key] = [found[c] for c in columns]
+    return _COLUMN_TYPES[key]

@@ -334,6 +334,17 @@ def _register_domain_commands() -> None:
 
     main.add_command(sso)
     main.add_command(clients)
+    try:
+        from bench.cli import bench
+    except ModuleNotFoundError as exc:  # an install made before bench/ was a package
+        if exc.name != "bench":
+            raise
+        import sys
+        from pathlib import Path
+
+        sys.path.append(str(Path(__file__).resolve().parent.parent))
+        from bench.cli import bench
+    main.add_command(bench)
 
 
 _register_domain_commands()
