@@ -171,6 +171,42 @@ def visible_cases(actor: User) -> sa.Select[Case, CaseShare]:
     )
 
 
+def case_page_keys(
+    actor: User,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> sa.Subquery:
+    """(case_id, last_activity_at) of one page of the actor's visible cases in inbox order:
+    a range of the visibility index, joined with `cases` (and the actor organisation's
+    share) only when `conditions` filter on them. Kept small on purpose: the planner then
+    plans the page in a millisecond, and `cases_of_page` adds the rows' details."""
+    org_id = actor.organization_id
+    stmt = sa.select(CaseVisibility.case_id, CaseVisibility.last_activity_at).where(
+        CaseVisibility.organization_id == org_id
+    )
+    if conditions:
+        stmt = (
+            stmt.join(Case, Case.id == CaseVisibility.case_id)
+            .outerjoin(CaseShare, _share_of(org_id))
+            .where(*conditions)
+        )
+    if after is not None:
+        stmt = stmt.where(inbox_after(*after))
+    return stmt.order_by(*inbox_order()).limit(limit).subquery("page")
+
+
+def cases_of_page(actor: User, page: sa.Subquery) -> sa.Select[Case, CaseShare]:
+    """The cases of a page from `case_page_keys`, each with the actor organisation's share,
+    in the page's order."""
+    return (
+        sa.select(Case, CaseShare)
+        .join(page, page.c.case_id == Case.id)
+        .outerjoin(CaseShare, _share_of(actor.organization_id))
+        .order_by(page.c.last_activity_at.desc(), page.c.case_id.desc())
+    )
+
+
 def inbox_order() -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     """The order of case lists: newest activity first, on the visibility index's columns."""
     return CaseVisibility.last_activity_at.desc(), CaseVisibility.case_id.desc()

@@ -7,11 +7,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defaultload, lazyload, selectinload
 
 from partners.models import User
 from shared_records import policy
-from shared_records.models import Case, Contact, Customer
+from shared_records.models import Case, CaseShare, Contact, Customer
 from shared_records.policy import CaseView, CustomerView, InboxScope
 
 
@@ -39,20 +39,22 @@ def case_page(
     after: tuple[dt.datetime, int] | None = None,
 ) -> tuple[list[CaseView], tuple[dt.datetime, int] | None]:
     """One page of visible cases in last-activity order and the key of the next page."""
-    stmt = policy.visible_cases(actor).where(policy.inbox_scope(actor, filters.scope))
+    conditions: list[sa.ColumnElement[bool]] = []
+    if filters.scope is not InboxScope.ALL:
+        conditions.append(policy.inbox_scope(actor, filters.scope))
     if filters.status:
-        stmt = stmt.where(Case.status == filters.status)
+        conditions.append(Case.status == filters.status)
     if filters.kind:
-        stmt = stmt.where(Case.kind == filters.kind)
+        conditions.append(Case.kind == filters.kind)
     if filters.owner_organization_id:
-        stmt = stmt.where(Case.owner_organization_id == filters.owner_organization_id)
+        conditions.append(Case.owner_organization_id == filters.owner_organization_id)
     if filters.handling_organization_id:
-        stmt = stmt.where(Case.handling_organization_id == filters.handling_organization_id)
+        conditions.append(Case.handling_organization_id == filters.handling_organization_id)
     if filters.customer_id:
-        stmt = stmt.where(Case.customer_id == filters.customer_id)
+        conditions.append(Case.customer_id == filters.customer_id)
     if filters.q:
         pattern = _like(filters.q)
-        stmt = stmt.where(
+        conditions.append(
             sa.or_(
                 sa.func.lower(Case.subject).like(pattern, escape="\\"),
                 sa.func.lower(Case.number).like(pattern, escape="\\"),
@@ -63,9 +65,13 @@ def case_page(
                 ),
             )
         )
-    if after is not None:
-        stmt = stmt.where(policy.inbox_after(*after))
-    stmt = stmt.order_by(*policy.inbox_order()).limit(limit + 1)
+    page = policy.case_page_keys(actor, conditions, after, limit + 1)
+    stmt = policy.cases_of_page(actor, page).options(
+        # The list shows neither who shared a case nor the handler's organisation record.
+        lazyload(CaseShare.organization),
+        lazyload(CaseShare.shared_by),
+        defaultload(Case.handling_user).lazyload(User.organization),
+    )
     rows = session.execute(stmt).all()
     views = [policy.case_view(actor, case, share) for case, share in rows[:limit]]
     next_key = None

@@ -90,9 +90,9 @@ def test_inbox_and_phone_lookup_are_index_scans(profile_s: tuple[Flask, dict[str
             assert len(statements) == 1, statements  # one statement per page, no N+1
             plan = _plan(app, *statements[0])
             _assert_no_seq_scan(plan)
-            assert "ix_case_visibility_inbox" in plan, plan
-            # The page is read in index order: no sort of the organisation's whole inbox.
-            assert "Sort" not in plan, plan
+            # The page is a backward range of the visibility index: no sort of the
+            # organisation's whole inbox (only of the page's own rows, if at all).
+            assert "Backward using ix_case_visibility_inbox" in plan, plan
 
         caller = facts["callers_of_largest_dealer"][0]
         statements = _captured(
