@@ -61,3 +61,33 @@ def test_timeline_statement_count_is_bounded(app: Flask, api: Api) -> None:
     with count_statements(app) as statements:
         assert user.get(f"/cases/{case_id}/timeline").status == 200
     assert len(statements) <= 8, statements
+
+
+# Statement budgets per request, measured on the demo network; a change that adds a round
+# trip per row (N+1) or per request shows up here first.
+PAGE_BUDGETS = [
+    ("/", "agent@nordwerk.example", 8),
+    ("/?scope=shared", "sales@berger.example", 8),
+    ("/cases/{brakes}", "agent@nordwerk.example", 16),
+    ("/cases/{brakes}", "quality@schulz.example", 13),
+    ("/customers/{mueller}", "agent@nordwerk.example", 19),
+    ("/api/v1/feed?after=0&limit=100", "agent@nordwerk.example", 5),
+    ("/api/v1/feed?after=0&limit=100", "sales@berger.example", 5),
+]
+
+
+@pytest.mark.parametrize(("path", "email", "budget"), PAGE_BUDGETS)
+def test_page_statement_budgets(app: Flask, api: Api, path: str, email: str, budget: int) -> None:
+    from tests.support.web import login
+
+    target = path.format(
+        brakes=api.case_id("Bremsgeräusche an der Vorderachse"),
+        mueller=api.customer_id("Jürgen Müller"),
+    )
+    browser = app.test_client()
+    login(browser, email)
+    browser.get(target)  # warm up: session bookkeeping, caches
+    with count_statements(app) as statements:
+        response = browser.get(target)
+    assert response.status_code == 200
+    assert len(statements) <= budget, (len(statements), statements)
