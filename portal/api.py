@@ -62,6 +62,13 @@ def load_api_modules() -> None:
         importlib.import_module(name)
 
 
+def json_response(data: Any, status: int = 200) -> Response:
+    """A JSON answer with the given status (the API's success responses)."""
+    response = jsonify(data)
+    response.status_code = status
+    return response
+
+
 def error_body(error: PortalError) -> dict[str, Any]:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.fields:

@@ -3,9 +3,9 @@ service."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from flask import Response, jsonify
+from flask import Response
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,7 @@ from portal.api import (
     encode_cursor,
     encode_id_cursor,
     endpoint,
+    json_response,
 )
 from portal.db import get_session
 from portal.enums import CaseKind, CaseStatus
@@ -76,12 +77,6 @@ class CaseListQuery(PageQuery):
     customer_id: Annotated[int, Field(ge=1)] | None = None
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    return response
-
-
 def _stale(exc: StaleVersion) -> Response:
     current = exc.current
     record = (
@@ -89,7 +84,7 @@ def _stale(exc: StaleVersion) -> Response:
         if isinstance(current, policy.CaseView)
         else customer_json(current.customer, current.contact_details)
     )
-    return _json(
+    return json_response(
         {"error": {"code": exc.code, "message": exc.message, "current": record}}, status=409
     )
 
@@ -109,7 +104,7 @@ def _stale(exc: StaleVersion) -> Response:
 def list_customers(query: PageQuery) -> Response:
     after = decode_id_cursor(query.cursor) if query.cursor else None
     views, next_id = queries.customer_page(get_session(), current_user, query.q, query.limit, after)
-    return _json(
+    return json_response(
         {
             "items": [customer_json(v.customer, v.contact_details) for v in views],
             "next_cursor": encode_id_cursor(next_id) if next_id else None,
@@ -135,7 +130,7 @@ def create_customer(body: CustomerCreate) -> Response:
     view = policy.get_visible_customer(session, current_user, customer.id)
     data = customer_json(view.customer, view.contact_details)
     data["possible_duplicates"] = report.as_json()
-    return _json(data, status=201)
+    return json_response(data, status=201)
 
 
 @endpoint(
@@ -156,7 +151,7 @@ def get_customer(customer_id: int) -> Response:
     if survivor is not None:
         return merged_pointer(customer_id, survivor, status=301)
     view = policy.get_visible_customer(session, current_user, customer_id)
-    return _json(customer_json(view.customer, view.contact_details))
+    return json_response(customer_json(view.customer, view.contact_details))
 
 
 @endpoint(
@@ -180,7 +175,7 @@ def patch_customer(customer_id: int, body: CustomerPatch) -> Response:
         view = service.update_customer(get_session(), current_user, customer_id, body)
     except StaleVersion as exc:
         return _stale(exc)
-    return _json(customer_json(view.customer, view.contact_details))
+    return json_response(customer_json(view.customer, view.contact_details))
 
 
 @endpoint(
@@ -202,7 +197,7 @@ def add_contact(customer_id: int, body: ContactIn) -> Response:
         c for c in customer_json(view.customer, True)["contacts"] if c["id"] == contact.id
     )
     created["possible_duplicates"] = report.as_json()
-    return _json(created, status=201)
+    return json_response(created, status=201)
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -229,7 +224,7 @@ def list_cases(query: CaseListQuery) -> Response:
         q=query.q,
     )
     views, next_key = queries.case_page(get_session(), current_user, filters, query.limit, after)
-    return _json(
+    return json_response(
         {
             "items": [case_json(v) for v in views],
             "next_cursor": encode_cursor(*next_key) if next_key else None,
@@ -248,7 +243,7 @@ def list_cases(query: CaseListQuery) -> Response:
 )
 def create_case(body: CaseCreate) -> Response:
     view = service.create_case(get_session(), current_user, body)
-    return _json(case_json(view), status=201)
+    return json_response(case_json(view), status=201)
 
 
 @endpoint(
@@ -260,7 +255,7 @@ def create_case(body: CaseCreate) -> Response:
     responses={200: CaseOut},
 )
 def get_case(case_id: int) -> Response:
-    return _json(case_json(policy.get_visible_case(get_session(), current_user, case_id)))
+    return json_response(case_json(policy.get_visible_case(get_session(), current_user, case_id)))
 
 
 @endpoint(
@@ -277,7 +272,7 @@ def patch_case(case_id: int, body: CasePatch) -> Response:
         view = service.update_case(get_session(), current_user, case_id, body)
     except StaleVersion as exc:
         return _stale(exc)
-    return _json(case_json(view))
+    return json_response(case_json(view))
 
 
 @endpoint(
@@ -292,7 +287,7 @@ def list_timeline(case_id: int) -> Response:
     session = get_session()
     view = policy.get_visible_case(session, current_user, case_id)
     entries = session.scalars(policy.visible_entries(view)).all()
-    return _json({"items": [entry_json(e) for e in entries]})
+    return json_response({"items": [entry_json(e) for e in entries]})
 
 
 @endpoint(
@@ -306,7 +301,7 @@ def list_timeline(case_id: int) -> Response:
 )
 def add_timeline_entry(case_id: int, body: EntryCreate) -> Response:
     entry = service.add_entry(get_session(), current_user, case_id, body)
-    return _json(entry_json(entry), status=201)
+    return json_response(entry_json(entry), status=201)
 
 
 @endpoint(
@@ -319,7 +314,7 @@ def add_timeline_entry(case_id: int, body: EntryCreate) -> Response:
 )
 def list_shares(case_id: int) -> Response:
     view = policy.get_visible_case(get_session(), current_user, case_id)
-    return _json({"items": [share_json(s) for s in policy.visible_shares(view)]})
+    return json_response({"items": [share_json(s) for s in policy.visible_shares(view)]})
 
 
 @endpoint(
@@ -333,7 +328,7 @@ def list_shares(case_id: int) -> Response:
 )
 def create_share(case_id: int, body: ShareCreate) -> Response:
     share = service.share_case(get_session(), current_user, case_id, body)
-    return _json(share_json(share))
+    return json_response(share_json(share))
 
 
 @endpoint(
@@ -358,7 +353,7 @@ def delete_share(case_id: int, organization_id: int) -> Response:
     responses={200: CaseOut},
 )
 def claim(case_id: int) -> Response:
-    return _json(case_json(service.claim_case(get_session(), current_user, case_id)))
+    return json_response(case_json(service.claim_case(get_session(), current_user, case_id)))
 
 
 @endpoint(
@@ -370,7 +365,7 @@ def claim(case_id: int) -> Response:
     responses={200: CaseOut},
 )
 def renew(case_id: int) -> Response:
-    return _json(case_json(service.renew_claim(get_session(), current_user, case_id)))
+    return json_response(case_json(service.renew_claim(get_session(), current_user, case_id)))
 
 
 @endpoint(
@@ -382,7 +377,7 @@ def renew(case_id: int) -> Response:
     responses={200: CaseOut},
 )
 def release(case_id: int) -> Response:
-    return _json(case_json(service.release_case(get_session(), current_user, case_id)))
+    return json_response(case_json(service.release_case(get_session(), current_user, case_id)))
 
 
 @endpoint(
@@ -397,7 +392,7 @@ def release(case_id: int) -> Response:
 def handover(case_id: int, body: Handover) -> Response:
     case, view = service.hand_over_case(get_session(), current_user, case_id, body)
     if view is None:
-        return _json(
+        return json_response(
             {
                 "id": case.id,
                 "number": case.number,
@@ -406,7 +401,7 @@ def handover(case_id: int, body: Handover) -> Response:
                 "visible": False,
             }
         )
-    return _json(case_json(view))
+    return json_response(case_json(view))
 
 
 class FeedQuery(BaseModel):
@@ -429,7 +424,7 @@ def activity_feed(query: FeedQuery) -> Response:
     session = get_session()
     items = feed.activities_after(session, current_user, query.after, query.limit)
     last_id = items[-1].id if items else query.after
-    return _json({"items": [activity_json(a) for a in items], "last_id": last_id})
+    return json_response({"items": [activity_json(a) for a in items], "last_id": last_id})
 
 
 class RecentQuery(BaseModel):
@@ -450,4 +445,4 @@ class RecentQuery(BaseModel):
 def recent_feed(query: RecentQuery) -> Response:
     items = feed.recent_activities(get_session(), current_user, query.limit)
     last_id = items[0].id if items else 0
-    return _json({"items": [activity_json(a) for a in items], "last_id": last_id})
+    return json_response({"items": [activity_json(a) for a in items], "last_id": last_id})

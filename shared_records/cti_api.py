@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth.scopes import Scope
-from portal.api import endpoint
+from portal.api import endpoint, json_response
 from portal.db import get_session
 from portal.realtime import send_to_user
 from shared_records import telephony
@@ -53,12 +53,6 @@ class RecentCallsQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=50)] = 10
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    return response
-
-
 def screen_pop_payload(outcome: telephony.CallOutcome) -> dict[str, Any]:
     return outcome.as_json()
 
@@ -81,7 +75,7 @@ def cti_event(body: CtiEvent) -> Response:
         send_to_user(app, outcome.pop_to, "screen_pop", payload)
     elif outcome.update_to is not None:
         send_to_user(app, outcome.update_to, "call_update", payload)
-    return _json(payload)
+    return json_response(payload)
 
 
 @endpoint(
@@ -96,7 +90,7 @@ def cti_event(body: CtiEvent) -> Response:
 def recent_calls(query: RecentCallsQuery) -> Response:
     session = get_session()
     calls = telephony.recent_calls(session, current_user, query.limit)
-    return _json(
+    return json_response(
         {
             "items": [
                 telephony.call_json(c, telephony.matches_of(session, current_user, c))
@@ -117,7 +111,9 @@ def recent_calls(query: RecentCallsQuery) -> Response:
 def get_call(call_pk: int) -> Response:
     session = get_session()
     call = telephony.get_call(session, current_user, call_pk)
-    return _json(telephony.call_json(call, telephony.matches_of(session, current_user, call)))
+    return json_response(
+        telephony.call_json(call, telephony.matches_of(session, current_user, call))
+    )
 
 
 @endpoint(
@@ -131,4 +127,4 @@ def get_call(call_pk: int) -> Response:
 )
 def log_call(call_pk: int, body: CallLog) -> Response:
     entry = telephony.log_call(get_session(), current_user, call_pk, body)
-    return _json(entry_json(entry), status=201)
+    return json_response(entry_json(entry), status=201)

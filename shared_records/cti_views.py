@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
@@ -17,7 +16,7 @@ from portal.errors import PortalError
 from portal.ui import gettext as _
 from shared_records import policy, service, telephony
 from shared_records.cti_schemas import CallLog
-from shared_records.models import Call, Case, TimelineEntry
+from shared_records.models import Call, Case
 from shared_records.schemas import CustomerCreate
 
 bp = Blueprint("calls", __name__)
@@ -39,10 +38,7 @@ def _panel_context(call: Call, chosen: int | None) -> dict[str, Any]:
         history = session.scalars(
             policy.visible_entries_of_customer(actor, selected.customer_id).limit(LAST_INTERACTIONS)
         ).all()
-    logged_case: Case | None = None
-    if call.logged_entry_id is not None:
-        entry = session.get(TimelineEntry, call.logged_entry_id)
-        logged_case = session.get(Case, entry.case_id) if entry else None
+    logged_case = telephony.logged_case(session, actor, call)
     return {
         "call": call,
         "matches": matches,
@@ -52,7 +48,6 @@ def _panel_context(call: Call, chosen: int | None) -> dict[str, Any]:
         "history": history or [],
         "logged_case": logged_case,
         "duration": telephony.format_duration(call.duration_seconds),
-        "can_write": actor.role != "viewer",
     }
 
 
@@ -134,8 +129,6 @@ def create_caller(call_pk: int) -> ResponseReturnValue:
     except PortalError as error:
         flash(error.message, "danger")
         return redirect(_back(call_pk))
-    # The new customer now matches the call: remember it, so the panel shows it.
-    session.execute(sa.update(Call).where(Call.id == call.id).values(matches=f"[{customer.id}]"))
-    session.commit()
+    telephony.remember_match(session, call, customer.id)
     flash(_("Customer %(name)s created.", name=customer.name), "success")
     return redirect(url_for("records.customer", customer_id=customer.id))

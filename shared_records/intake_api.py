@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from auth.scopes import Scope
-from portal.api import endpoint
+from portal.api import endpoint, json_response
 from portal.db import get_session
 from portal.errors import BadRequest
 from shared_records import consents, duplicates, vcard
@@ -26,12 +26,6 @@ from shared_records.schemas import (
 TAG = "customers"
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    return response
-
-
 @endpoint(
     "/customers/duplicates",
     "POST",
@@ -43,7 +37,7 @@ def _json(data: Any, status: int = 200) -> Response:
 )
 def check_duplicates(body: CustomerCreate) -> Response:
     report = duplicates.for_customer(get_session(), current_user, body)
-    return _json(report.as_json())
+    return json_response(report.as_json())
 
 
 def uploaded_file_bytes(field: str = "file") -> bytes:
@@ -94,7 +88,7 @@ def read_vcard() -> Response:
         postal_code=card.postal_code or None,
         city=card.city or None,
     )
-    return _json(
+    return json_response(
         {
             "card": card.as_json(),
             "cards": card.cards,
@@ -130,7 +124,7 @@ def consent_json(row: Consent) -> dict[str, Any]:
 )
 def list_consents(customer_id: int) -> Response:
     rows = consents.consents_of(get_session(), current_user, customer_id)
-    return _json(
+    return json_response(
         {
             "items": [consent_json(r) for r in rows],
             "in_force": [consent_json(r) for r in consents.in_force(rows)],
@@ -158,7 +152,7 @@ def add_consents(customer_id: int, body: ConsentsCreate) -> Response:
         contact_id=body.contact_id,
     )
     rows = consents.consents_of(session, current_user, customer_id)
-    return _json(
+    return json_response(
         {
             "items": [consent_json(r) for r in rows],
             "in_force": [consent_json(r) for r in consents.in_force(rows)],

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from flask import Response, jsonify, url_for
+from flask import Response, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StringConstraints
 
 from auth.scopes import Scope
-from portal.api import endpoint
+from portal.api import endpoint, json_response
 from portal.db import get_session
 from portal.errors import ValidationFailed
 from shared_records import imports, merge, policy
@@ -103,16 +103,10 @@ class ImportResultOut(ResponseModel):
     summary: dict[str, int]
 
 
-def _json(data: Any, status: int = 200) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    return response
-
-
 def merged_pointer(customer_id: int, survivor: policy.CustomerView, *, status: int) -> Response:
     """The answer for a merged customer's id: where it lives on (`Location`, `merged_into`)."""
     survivor_id = survivor.customer.id
-    response = _json(
+    response = json_response(
         {
             "error": {
                 "code": "merged",
@@ -143,7 +137,7 @@ def merged_pointer(customer_id: int, survivor: policy.CustomerView, *, status: i
 )
 def merge_preview(customer_id: int, body: MergeRequest) -> Response:
     result = merge.preview(get_session(), current_user, customer_id, body.merged_id)
-    return _json(
+    return json_response(
         {
             "survivor": customer_json(result.survivor.customer, result.survivor.contact_details),
             "merged": customer_json(result.merged.customer, result.merged.contact_details),
@@ -168,7 +162,7 @@ def merge_customer(customer_id: int, body: MergeRequest) -> Response:
     session = get_session()
     record = merge.merge_customers(session, current_user, customer_id, body.merged_id)
     view = policy.get_visible_customer(session, current_user, customer_id)
-    return _json(
+    return json_response(
         {
             "survivor": customer_json(view.customer, view.contact_details),
             "merge": merge.merge_json(record),
@@ -193,6 +187,6 @@ def import_customers(body: ImportRequest) -> Response:
         raise ValidationFailed(_("Some values are not valid.")) from None
     if body.dry_run:
         checked = imports.preview(session, current_user, body.csv, decisions)
-        return _json({"dry_run": True, **checked.as_json()})
+        return json_response({"dry_run": True, **checked.as_json()})
     _checked, result = imports.run_import(session, current_user, body.csv, decisions)
-    return _json({"dry_run": False, **result.as_json()}, status=201)
+    return json_response({"dry_run": False, **result.as_json()}, status=201)

@@ -251,6 +251,26 @@ def recent_calls(session: Session, actor: User, limit: int = 10) -> list[Call]:
     return list(session.scalars(policy.visible_calls(actor).order_by(Call.id.desc()).limit(limit)))
 
 
+def logged_case(session: Session, actor: User, call: Call) -> Case | None:
+    """The case the call was logged on, if the actor (still) sees it."""
+    if call.logged_entry_id is None:
+        return None
+    entry = session.get(TimelineEntry, call.logged_entry_id)
+    if entry is None:
+        return None
+    try:
+        return policy.get_visible_case(session, actor, entry.case_id).case
+    except NotFound:
+        return None
+
+
+def remember_match(session: Session, call: Call, customer_id: int) -> None:
+    """The caller, unknown when the call rang, was just created as this customer: the call
+    now shows it."""
+    call.matches = json.dumps([customer_id])
+    session.commit()
+
+
 def format_duration(seconds: int | None) -> str:
     total = seconds or 0
     hours, rest = divmod(total, 3600)
