@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from auth import audit
 from auth.models import ApiClient, AuthEvent, OAuthToken
@@ -318,8 +318,12 @@ def user_for_oauth_token(session: Session, token: str) -> tuple[User, frozenset[
     connection, never for the pages of a person (portal/web.py, portal/realtime.py)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
+    # One statement for token, client, service user and organisations: it runs on every
+    # request of a telephone system (the screen pop's path).
     row = session.scalars(
-        sa.select(OAuthToken).where(OAuthToken.token_hash == digest(token))
+        sa.select(OAuthToken)
+        .where(OAuthToken.token_hash == digest(token))
+        .options(joinedload(OAuthToken.client).joinedload(ApiClient.user))
     ).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None

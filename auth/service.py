@@ -137,12 +137,15 @@ def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken,
 def user_for_api_token(session: Session, secret: str) -> User | None:
     if not secret.startswith(API_TOKEN_PREFIX):
         return None
-    token = session.scalars(
-        sa.select(ApiToken).where(ApiToken.token_hash == digest(secret))
+    # One statement for token, user and organisation: it runs on every API request.
+    row = session.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest(secret), ApiToken.revoked_at.is_(None))
     ).first()
-    if token is None or token.revoked_at is not None:
+    if row is None:
         return None
-    user = token.user
+    token, user = row
     if not user.is_active:
         return None
     now = utcnow()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from auth.passwords import hash_password, password_problem
 from auth.service import revoke_all_access
@@ -43,7 +44,186 @@ def add_partnership(
     link = Partnership(manufacturer_id=manufacturer.id, partner_id=partner.id, role=role)
     session.add(link)
     session.flush()
+    # A new chain in common may bring shares suspended earlier back into force.
+    recalculate_shares(session, partner.id, suspend=False)
     return link
+
+
+# --- leaving and rejoining a value chain -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShareRecalculation:
+    """How many shares a partnership change suspended and brought back into force."""
+
+    suspended: int
+    resumed: int
+
+
+def _shares_between(partner_id: int, in_chain: bool, dialect: str) -> sa.CompoundSelect[int, int]:
+    """(share id, case id) of the shares between organisation `partner_id` and another one,
+    in either direction (its cases shared with others, others' cases shared with it), whose
+    other organisation does (`in_chain`) or does not share a value chain with it now; only
+    shares that would change (suspended ones when `in_chain`, others when not)."""
+    from shared_records.models import Case, CaseShare
+    from shared_records.policy import chain_member_ids
+
+    together = chain_member_ids(partner_id)
+
+    def other_side(column: InstrumentedAttribute[int]) -> sa.ColumnElement[bool]:
+        if not in_chain:
+            return column.not_in(together)  # a hashed subplan, computed once
+        if dialect == "postgresql":
+            # The chain members as one array, computed once (an InitPlan): the few suspended
+            # shares (misestimated) are never joined with the member list row by row.
+            return column == sa.any_(sa.func.array(together.scalar_subquery()))
+        return column.in_(together)
+
+    def shares(*conditions: sa.ColumnElement[bool]) -> sa.Select[int, int]:
+        return (
+            sa.select(CaseShare.id.label("share_id"), CaseShare.case_id.label("case_id"))
+            .join(Case, Case.id == CaseShare.case_id)
+            .where(CaseShare.suspended.is_(in_chain), *conditions)
+        )
+
+    return sa.union_all(
+        shares(CaseShare.organization_id == partner_id, other_side(Case.owner_organization_id)),
+        shares(Case.owner_organization_id == partner_id, other_side(CaseShare.organization_id)),
+    )
+
+
+def recalculate_shares(
+    session: Session, partner_id: int, *, suspend: bool = True, resume: bool = True
+) -> ShareRecalculation:
+    """Suspend every share between organisation `partner_id` and one it no longer shares a
+    value chain with, and bring back every suspended share between it and one it shares a
+    chain with again: one set-based UPDATE each (the database triggers then refresh the
+    visibility index for exactly the changed (organisation, case) pairs). No commit.
+
+    Only this organisation's chains change when one of its partnerships does, so only the
+    shares it is part of need a look; a partnership that ends can only suspend shares, one
+    that begins or resumes only bring them back (`suspend` / `resume` pick the steps).
+
+    Each UPDATE locks the shares' cases first, in id order (its sub-select is FOR UPDATE OF
+    cases), as every share change does: share_case locks its case before its share, the
+    visibility triggers lock the cases too, and one order everywhere means no deadlock.
+    """
+    from shared_records.models import Case, CaseShare
+
+    dialect = session.get_bind().dialect.name
+    counts = {True: 0, False: 0}
+    steps = ([True] if suspend else []) + ([False] if resume else [])
+    for value in steps:  # the value `suspended` gets
+        changing = _shares_between(partner_id, not value, dialect).subquery("changing")
+        locked = (
+            sa.select(changing.c.share_id)
+            .join(Case, Case.id == changing.c.case_id)
+            .order_by(Case.id)
+            .with_for_update(of=Case)
+        )
+        result = session.execute(
+            sa.update(CaseShare)
+            .where(CaseShare.id.in_(locked))
+            .values(suspended=value)
+            .execution_options(synchronize_session=False)
+        )
+        counts[value] = int(getattr(result, "rowcount", 0) or 0)
+    return ShareRecalculation(suspended=counts[True], resumed=counts[False])
+
+
+def _change_partnership(
+    session: Session, link: Partnership, active: bool, actor: User | None
+) -> ShareRecalculation:
+    """Set the partnership's state, recalculate the partner's shares, record the change in
+    both organisations' audit logs and commit: one transaction."""
+    from auth import audit
+
+    link.active = active
+    session.flush()
+    outcome = recalculate_shares(session, link.partner_id, suspend=not active, resume=active)
+    detail = (
+        f"manufacturer={link.manufacturer.slug} partner={link.partner.slug} "
+        f"suspended_shares={outcome.suspended} resumed_shares={outcome.resumed}"
+    )
+    kind = "partnership_resumed" if active else "partnership_ended"
+    for org_id in (link.manufacturer_id, link.partner_id):
+        audit.record(session, kind, organization_id=org_id, actor=actor, detail=detail)
+    session.commit()
+    return outcome
+
+
+def set_partnership_active(
+    session: Session, admin: User, partnership_id: int, active: bool
+) -> tuple[Partnership, ShareRecalculation]:
+    """End (`active` false) or resume a partnership of the admin's manufacturer and commit.
+
+    Ending suspends the shares between the partner and every organisation it no longer
+    shares a value chain with (both directions); resuming brings them back with their
+    access level and contact-details flag. Only the manufacturer's admins may do this; the
+    partner's admins see the partnership but may not change it (Forbidden), anyone else
+    gets NotFound. Changing a partnership to the state it is in changes nothing.
+    """
+    link = session.get(Partnership, partnership_id)
+    if link is None or admin.organization_id not in (link.manufacturer_id, link.partner_id):
+        raise NotFound(_("Partnership not found."))
+    if not (admin.is_active and admin.role == UserRole.ADMIN):
+        raise Forbidden(_("Only admins manage the value chain."))
+    if admin.organization_id != link.manufacturer_id:
+        raise Forbidden(_("Only the manufacturer's admins can end or resume a partnership."))
+    if link.active == active:
+        return link, ShareRecalculation(suspended=0, resumed=0)
+    # The row lock serialises two admins changing the same partnership.
+    session.refresh(link, with_for_update=True)
+    if link.active == active:
+        return link, ShareRecalculation(suspended=0, resumed=0)
+    return link, _change_partnership(session, link, active, admin)
+
+
+def end_partnership(
+    session: Session, admin: User, partnership_id: int
+) -> tuple[Partnership, ShareRecalculation]:
+    """The partner leaves the admin's value chain (see `set_partnership_active`)."""
+    return set_partnership_active(session, admin, partnership_id, False)
+
+
+def resume_partnership(
+    session: Session, admin: User, partnership_id: int
+) -> tuple[Partnership, ShareRecalculation]:
+    """The partner rejoins the admin's value chain (see `set_partnership_active`)."""
+    return set_partnership_active(session, admin, partnership_id, True)
+
+
+def operator_set_partnership_active(
+    session: Session, manufacturer_slug: str, partner_slug: str, active: bool
+) -> tuple[Partnership, ShareRecalculation]:
+    """`set_partnership_active` for the operator (the `portal partnerships` CLI): no acting
+    user; the partnership is named by the two organisations' slugs. Commits."""
+    manufacturer = session.scalars(
+        sa.select(Organization).where(Organization.slug == manufacturer_slug)
+    ).first()
+    if manufacturer is None:
+        raise NotFound(_("No organisation %(slug)s.", slug=manufacturer_slug))
+    partner = session.scalars(
+        sa.select(Organization).where(Organization.slug == partner_slug)
+    ).first()
+    if partner is None:
+        raise NotFound(_("No organisation %(slug)s.", slug=partner_slug))
+    link = session.scalars(
+        sa.select(Partnership)
+        .where(Partnership.manufacturer_id == manufacturer.id, Partnership.partner_id == partner.id)
+        .with_for_update()
+    ).first()
+    if link is None:
+        raise NotFound(
+            _(
+                "%(partner)s is not a partner of %(manufacturer)s.",
+                partner=partner_slug,
+                manufacturer=manufacturer_slug,
+            )
+        )
+    if link.active == active:
+        return link, ShareRecalculation(suspended=0, resumed=0)
+    return link, _change_partnership(session, link, active, None)
 
 
 def create_user(

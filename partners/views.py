@@ -1,4 +1,5 @@
-"""The organisation admin page: users (create, role, active) and the value-chain partners."""
+"""The organisation admin page: users (create, role, active) and the value-chain partners
+(a manufacturer's admins end and resume partnerships)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,28 @@ def telephony() -> ResponseReturnValue:
     else:
         flash(_("Telephone settings saved."), "success")
     return redirect(url_for("partners.admin") + "#telephony")
+
+
+@bp.post("/admin/partnerships/<int:partnership_id>/active")
+@login_required
+def change_partnership(partnership_id: int) -> ResponseReturnValue:
+    """End or resume a partnership of the admin's manufacturer (shares follow, see
+    partners.service.set_partnership_active)."""
+    active = request.form.get("active") == "1"
+    link, outcome = service.set_partnership_active(
+        get_session(), current_user, partnership_id, active
+    )
+    if active:
+        message = _(
+            "%(name)s is back in your value chain; %(count)s shares are in force again.",
+            name=link.partner.name,
+            count=outcome.resumed,
+        )
+    else:
+        message = _(
+            "%(name)s has left your value chain; %(count)s shares are suspended.",
+            name=link.partner.name,
+            count=outcome.suspended,
+        )
+    flash(message, "success")
+    return redirect(url_for("partners.admin") + "#partners")

@@ -1,4 +1,4 @@
-"""The `portal` command: database, demo data, server, users and organisations.
+"""The `portal` command: database, demo data, server, users, organisations and partnerships.
 
 Every command reads the same PORTAL_* environment as the server.
 """
@@ -211,6 +211,46 @@ def orgs_partner(manufacturer_slug: str, partner_slug: str, role: str) -> None:
         except sa.exc.IntegrityError:
             raise click.ClickException("These two are partners already.") from None
         click.echo(f"{partner_slug} is now {role} of {manufacturer_slug}.")
+
+
+@main.group()
+def partnerships() -> None:
+    """Partners leaving and rejoining a manufacturer's value chain."""
+
+
+def _set_partnership(manufacturer_slug: str, partner_slug: str, active: bool) -> None:
+    from partners.service import operator_set_partnership_active
+    from portal.errors import PortalError
+
+    with _session(_app()) as session:
+        try:
+            link, outcome = operator_set_partnership_active(
+                session, manufacturer_slug, partner_slug, active
+            )
+        except PortalError as exc:
+            raise click.ClickException(exc.message) from None
+        state = "active" if link.active else "ended"
+        click.echo(
+            f"Partnership {manufacturer_slug} - {partner_slug}: {state}; "
+            f"{outcome.suspended} shares suspended, {outcome.resumed} resumed."
+        )
+
+
+@partnerships.command("end")
+@click.option("--manufacturer", "manufacturer_slug", required=True, help="Manufacturer slug.")
+@click.option("--partner", "partner_slug", required=True, help="Partner slug.")
+def partnerships_end(manufacturer_slug: str, partner_slug: str) -> None:
+    """End a partnership: shares between the partner and organisations it no longer shares
+    a value chain with are suspended (kept for a later resume)."""
+    _set_partnership(manufacturer_slug, partner_slug, False)
+
+
+@partnerships.command("resume")
+@click.option("--manufacturer", "manufacturer_slug", required=True, help="Manufacturer slug.")
+@click.option("--partner", "partner_slug", required=True, help="Partner slug.")
+def partnerships_resume(manufacturer_slug: str, partner_slug: str) -> None:
+    """Resume an ended partnership: its suspended shares are in force again."""
+    _set_partnership(manufacturer_slug, partner_slug, True)
 
 
 # --- users -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from flask_babel import format_number
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -102,6 +103,11 @@ def inbox() -> str:
     )
 
 
+def _count_label(number: int, capped: bool) -> str:
+    text = format_number(number)
+    return _("%(number)s+", number=text) if capped else text
+
+
 @bp.get("/dashboard")
 @login_required
 def dashboard() -> str:
@@ -115,7 +121,7 @@ def dashboard() -> str:
             scope.value,
             str(TAB_LABELS[scope]),
             icon,
-            ui_queries.open_count(counts[scope.value]),
+            _count_label(ui_queries.open_count(counts[scope.value]), scope.value in counts.capped),
             url_for("portal.inbox", scope=scope.value),
         )
         for scope, icon in TABS
@@ -127,4 +133,5 @@ def dashboard() -> str:
         cards=cards,
         recent=recent,
         statuses=[status.value for status in CaseStatus],
+        count_cap=format_number(ui_queries.COUNT_CAP),
     )

@@ -50,7 +50,7 @@ from shared_records.serializers import (
     entry_json,
     share_json,
 )
-from shared_records.service import StaleVersion
+from shared_records.service import StaleVersion, claim_idle
 
 TAG_CASES = "cases"
 TAG_CUSTOMERS = "customers"
@@ -223,10 +223,12 @@ def list_cases(query: CaseListQuery) -> Response:
         customer_id=query.customer_id,
         q=query.q,
     )
-    views, next_key = queries.case_page(get_session(), current_user, filters, query.limit, after)
+    actor = current_user._get_current_object()  # read per row: the proxy costs
+    views, next_key = queries.case_page(get_session(), actor, filters, query.limit, after)
+    idle = claim_idle()
     return json_response(
         {
-            "items": [case_json(v) for v in views],
+            "items": [case_json(v, idle) for v in views],
             "next_cursor": encode_cursor(*next_key) if next_key else None,
         }
     )

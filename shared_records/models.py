@@ -184,7 +184,13 @@ class Case(Base):
 
 
 class CaseShare(Base):
-    """A case shared with another organisation of the owner's value chain."""
+    """A case shared with another organisation of the owner's value chain.
+
+    `suspended` while the owner and that organisation have no value chain in common (a
+    partnership ended, see partners/service.py): the share then grants nothing and is shown
+    nowhere, but keeps its access level and contact-details flag for when they share a chain
+    again.
+    """
 
     __tablename__ = "case_shares"
 
@@ -193,6 +199,7 @@ class CaseShare(Base):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     access: Mapped[str] = mapped_column(sa.String(10))
     include_contact_details: Mapped[bool] = mapped_column(default=False)
+    suspended: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     shared_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[created_at_col]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -15,15 +15,18 @@ Rules:
   street address only through ownership, ownership or handling of one of its cases, or a share
   with `include_contact_details`.
 - Not visible answers 404 (existence is never revealed); visible but not permitted, 403.
+- A suspended share (owner and share organisation no longer have a value chain in common)
+  counts nowhere: it grants nothing and is listed to nobody until it is resumed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -33,6 +36,8 @@ from sqlalchemy.orm import Session
 from partners.models import Organization, Partnership, User
 from portal.enums import Access, AudienceKind, OrganizationKind, UserRole
 from portal.errors import Forbidden, NotFound
+from shared_records import case_rows
+from shared_records.case_rows import CaseRow, ShareRow
 from shared_records.models import (
     Activity,
     Call,
@@ -110,9 +115,60 @@ class CaseView:
         return (
             self.is_owner
             or self.is_handler
-            or (self.share is not None and self.share.include_contact_details)
+            or (
+                self.share is not None
+                and not self.share.suspended
+                and self.share.include_contact_details
+            )
             or self.case.customer.owner_organization_id == self.actor.organization_id
         )
+
+
+class CaseListView:
+    """A listed case (a lean `CaseRow`) with the viewer's access; why they see it is worked
+    out only when asked (the API shows it, the pages do not)."""
+
+    __slots__ = ("_org_id", "access", "case", "share")
+
+    def __init__(self, case: CaseRow, share: ShareRow | None, access: Access, org_id: int):
+        self.case = case
+        self.share = share
+        self.access = access
+        self._org_id = org_id
+
+    @property
+    def reasons(self) -> tuple[VisibilityReason, ...]:
+        return _reasons(self._org_id, self.case, self.share)
+
+
+class CaseFacts(Protocol):
+    """What access, reasons and claims are decided from: a `Case` or a list's `CaseRow`."""
+
+    @property
+    def owner_organization_id(self) -> int: ...
+    @property
+    def handling_organization_id(self) -> int: ...
+    @property
+    def handling_user_id(self) -> int | None: ...
+    @property
+    def claimed_at(self) -> dt.datetime | None: ...
+    @property
+    def claim_renewed_at(self) -> dt.datetime | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+class ShareFacts(Protocol):
+    """A `CaseShare` or a list's `ShareRow`."""
+
+    @property
+    def access(self) -> str: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def shared_by_user_id(self) -> int | None: ...
+    @property
+    def suspended(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -133,12 +189,22 @@ class CustomerView:
 
 
 def _share_of(org_id: int) -> sa.ColumnElement[bool]:
-    return sa.and_(CaseShare.case_id == Case.id, CaseShare.organization_id == org_id)
+    """The organisation's share of the current `Case` row, if it is in force."""
+    return sa.and_(
+        CaseShare.case_id == Case.id,
+        CaseShare.organization_id == org_id,
+        CaseShare.suspended.is_(False),
+    )
+
+
+def active_shares(case: Case) -> list[CaseShare]:
+    """The case's shares in force (suspended ones grant nothing and are shown nowhere)."""
+    return [share for share in case.shares if not share.suspended]
 
 
 def case_visible_to_reference(org_id: int) -> sa.ColumnElement[bool]:
-    """The rule itself, over the base tables: owner, handler or a share. `case_visibility`
-    materialises it; tests compare the two."""
+    """The rule itself, over the base tables: owner, handler or a share in force.
+    `case_visibility` materialises it; tests compare the two."""
     return sa.or_(
         Case.owner_organization_id == org_id,
         Case.handling_organization_id == org_id,
@@ -196,13 +262,48 @@ def case_page_keys(
     return stmt.order_by(*inbox_order()).limit(limit).subquery("page")
 
 
-def cases_of_page(actor: User, page: sa.Subquery) -> sa.Select[Case, CaseShare]:
-    """The cases of a page from `case_page_keys`, each with the actor organisation's share,
-    in the page's order."""
+def cases_of_page(actor: User, page: sa.Subquery) -> sa.Select[*tuple[Any, ...]]:
+    """Lean list rows (`case_rows.select_rows`) of the cases of a page from
+    `case_page_keys`, each with the actor organisation's share, in the page's order."""
     return (
-        sa.select(Case, CaseShare)
+        case_rows.select_rows(_share_of(actor.organization_id))
         .join(page, page.c.case_id == Case.id)
-        .outerjoin(CaseShare, _share_of(actor.organization_id))
+        .order_by(page.c.last_activity_at.desc(), page.c.case_id.desc())
+    )
+
+
+def case_page_rows(
+    actor: User,
+    conditions: Sequence[sa.ColumnElement[bool]],
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> tuple[sa.Select[*tuple[Any, ...]], dict[str, Any]]:
+    """The statement (and its parameters) reading one page of list rows: `cases_of_page`
+    over `case_page_keys`. The unfiltered inbox, by far the most read, is one statement
+    built once and run with parameters: building it per request cost more than running it.
+    """
+    if conditions:
+        return cases_of_page(actor, case_page_keys(actor, conditions, after, limit)), {}
+    params: dict[str, Any] = {"page_org": actor.organization_id, "page_limit": limit}
+    if after is not None:
+        params.update(page_after_at=after[0], page_after_id=after[1])
+    return _unfiltered_page(after is not None), params
+
+
+@functools.cache
+def _unfiltered_page(keyset: bool) -> sa.Select[*tuple[Any, ...]]:
+    org: Any = sa.bindparam("page_org", type_=sa.Integer())
+    keys = sa.select(CaseVisibility.case_id, CaseVisibility.last_activity_at).where(
+        CaseVisibility.organization_id == org
+    )
+    if keyset:
+        at = sa.bindparam("page_after_at", type_=CaseVisibility.last_activity_at.type)
+        keys = keys.where(inbox_after(at, sa.bindparam("page_after_id", type_=sa.Integer())))
+    limit: Any = sa.bindparam("page_limit", type_=sa.Integer())
+    page = keys.order_by(*inbox_order()).limit(limit).subquery("page")
+    return (
+        case_rows.select_rows(_share_of(org))
+        .join(page, page.c.case_id == Case.id)
         .order_by(page.c.last_activity_at.desc(), page.c.case_id.desc())
     )
 
@@ -212,7 +313,9 @@ def inbox_order() -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
     return CaseVisibility.last_activity_at.desc(), CaseVisibility.case_id.desc()
 
 
-def inbox_after(at: dt.datetime, case_id: int) -> sa.ColumnElement[bool]:
+def inbox_after(
+    at: dt.datetime | sa.BindParameter[Any], case_id: int | sa.BindParameter[int]
+) -> sa.ColumnElement[bool]:
     """Keyset condition: cases after (older than) the page that ended at (at, case_id)."""
     return sa.or_(
         CaseVisibility.last_activity_at < at,
@@ -236,10 +339,10 @@ def inbox_scope(actor: User, scope: InboxScope) -> sa.ColumnElement[bool]:
     return sa.true()
 
 
-def organization_access(case: Case, org_id: int, share: CaseShare | None) -> Access:
+def organization_access(case: CaseFacts, org_id: int, share: ShareFacts | None) -> Access:
     if org_id in (case.owner_organization_id, case.handling_organization_id):
         return Access.EDIT
-    if share is not None:
+    if share is not None and not share.suspended:
         return Access.parse(share.access)
     return Access.NONE
 
@@ -248,17 +351,16 @@ def role_cap(actor: User) -> Access:
     return Access.READ if actor.role == UserRole.VIEWER else Access.EDIT
 
 
-def case_view(actor: User, case: Case, share: CaseShare | None) -> CaseView:
-    """Wrap a case the actor can see (from `visible_cases`) with access and reasons."""
-    org_id = actor.organization_id
-    org_access = organization_access(case, org_id, share)
+def _reasons(
+    org_id: int, case: CaseFacts, share: ShareFacts | None
+) -> tuple[VisibilityReason, ...]:
     reasons: list[VisibilityReason] = []
     if case.owner_organization_id == org_id:
         reasons.append(VisibilityReason("owner", org_id, Access.EDIT, case.created_at))
     if case.handling_organization_id == org_id:
         since = case.claimed_at or case.created_at
         reasons.append(VisibilityReason("handler", org_id, Access.EDIT, since))
-    if share is not None:
+    if share is not None and not share.suspended:
         reasons.append(
             VisibilityReason(
                 "share",
@@ -269,14 +371,32 @@ def case_view(actor: User, case: Case, share: CaseShare | None) -> CaseView:
                 shared_by_organization_id=case.owner_organization_id,
             )
         )
+    return tuple(reasons)
+
+
+def case_view(actor: User, case: Case, share: CaseShare | None) -> CaseView:
+    """Wrap a case the actor can see (from `visible_cases`) with access and reasons."""
+    org_access = organization_access(case, actor.organization_id, share)
     return CaseView(
         case=case,
         actor=actor,
         share=share,
         organization_access=org_access,
         access=min(org_access, role_cap(actor)),
-        reasons=tuple(reasons),
+        reasons=_reasons(actor.organization_id, case, share),
     )
+
+
+def case_list_views(
+    actor: User, rows: Iterable[tuple[CaseRow, ShareRow | None]]
+) -> list[CaseListView]:
+    """The same for lean list rows (`cases_of_page`)."""
+    org_id = actor.organization_id  # once: `actor` is often Flask-Login's proxy
+    cap = role_cap(actor)
+    return [
+        CaseListView(case, share, min(organization_access(case, org_id, share), cap), org_id)
+        for case, share in rows
+    ]
 
 
 def get_visible_case(
@@ -374,16 +494,17 @@ def audience_choices(session: Session, view: CaseView) -> list[Organization]:
     case = view.case
     ids = {case.owner_organization_id, case.handling_organization_id, view.actor.organization_id}
     if view.is_owner or view.is_handler:
-        ids.update(share.organization_id for share in case.shares)
+        ids.update(share.organization_id for share in active_shares(case))
     stmt = sa.select(Organization).where(Organization.id.in_(ids)).order_by(Organization.name)
     return list(session.scalars(stmt))
 
 
 def visible_shares(view: CaseView) -> list[CaseShare]:
-    """Owner and handler see every share of a case; another partner sees only its own."""
+    """Owner and handler see every share of a case in force; another partner sees only its
+    own."""
     if view.is_owner or view.is_handler:
-        return list(view.case.shares)
-    return [view.share] if view.share is not None else []
+        return active_shares(view.case)
+    return [view.share] if view.share is not None and not view.share.suspended else []
 
 
 # --- customers ---------------------------------------------------------------------------
@@ -416,6 +537,7 @@ def customer_details_visible_to_reference(org_id: int) -> sa.ColumnElement[bool]
         CaseShare.case_id == Case.id,
         CaseShare.organization_id == org_id,
         CaseShare.include_contact_details.is_(True),
+        CaseShare.suspended.is_(False),
     )
     return sa.or_(
         Customer.owner_organization_id == org_id,
@@ -506,12 +628,15 @@ def mergeable_customers(actor: User) -> sa.Select[Customer, bool]:
 
 def share_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     """SQL condition on `CaseShare` joined with its `Case`: the share is one the organisation
-    may know of (owner and handler know every share, another partner only its own); the
-    same rule as `visible_shares`."""
-    return sa.or_(
-        Case.owner_organization_id == org_id,
-        Case.handling_organization_id == org_id,
-        CaseShare.organization_id == org_id,
+    may know of (owner and handler know every share in force, another partner only its
+    own); the same rule as `visible_shares`."""
+    return sa.and_(
+        CaseShare.suspended.is_(False),
+        sa.or_(
+            Case.owner_organization_id == org_id,
+            Case.handling_organization_id == org_id,
+            CaseShare.organization_id == org_id,
+        ),
     )
 
 
@@ -542,6 +667,27 @@ def chain_organizations(org: Organization) -> sa.Select[Organization]:
             sa.or_(Organization.id.in_(sa.select(manufacturers)), Organization.id.in_(members)),
         )
         .order_by(Organization.name)
+    )
+
+
+def chain_member_ids(org_id: int) -> sa.CompoundSelect[int]:
+    """Ids of the organisations that share a value chain with organisation `org_id` (itself
+    included when it is in a chain), whether or not they are active: the condition under
+    which a share between the two stays in force (see partners.service)."""
+    manufacturers = sa.union(
+        sa.select(Partnership.manufacturer_id.label("id")).where(
+            Partnership.partner_id == org_id, Partnership.active.is_(True)
+        ),
+        sa.select(Organization.id).where(
+            Organization.id == org_id, Organization.kind == OrganizationKind.MANUFACTURER.value
+        ),
+    ).subquery("chains")
+    return sa.union(
+        sa.select(manufacturers.c.id),
+        sa.select(Partnership.partner_id).where(
+            Partnership.active.is_(True),
+            Partnership.manufacturer_id.in_(sa.select(manufacturers.c.id)),
+        ),
     )
 
 
@@ -581,7 +727,7 @@ def org_ids_seeing_case(case: Case) -> set[int]:
     return {
         case.owner_organization_id,
         case.handling_organization_id,
-        *(share.organization_id for share in case.shares),
+        *(share.organization_id for share in active_shares(case)),
     }
 
 
@@ -617,7 +763,7 @@ def activity_audience(session: Session, activity: Activity) -> set[int]:
 # --- claims ------------------------------------------------------------------------------
 
 
-def claim_expires_at(case: Case, idle: dt.timedelta) -> dt.datetime | None:
+def claim_expires_at(case: CaseFacts, idle: dt.timedelta) -> dt.datetime | None:
     """When the current claim lapses unless its holder renews it (None: nobody holds it)."""
     if case.handling_user_id is None:
         return None
@@ -625,7 +771,7 @@ def claim_expires_at(case: Case, idle: dt.timedelta) -> dt.datetime | None:
     return last + idle if last is not None else None
 
 
-def claim_active(case: Case, idle: dt.timedelta, now: dt.datetime) -> bool:
+def claim_active(case: CaseFacts, idle: dt.timedelta, now: dt.datetime) -> bool:
     expires = claim_expires_at(case, idle)
     return expires is not None and expires > now
 
@@ -648,16 +794,36 @@ OPEN_STATUSES = ("new", "open", "waiting")
 def caller_candidates(actor: User, e164: str) -> sa.Select[int, str, int | None]:
     """Customers (and their contacts) with this number whose contact details the actor may
     see: a number only identifies a caller to those allowed to see that number."""
+    return _callers(actor.organization_id, e164)
+
+
+def _callers(org_id: Any, e164: Any) -> sa.Select[int, str, int | None]:
     return (
         sa.select(Customer.id, Customer.name, PhoneNumber.contact_id)
         .join(PhoneNumber, PhoneNumber.customer_id == Customer.id)
         .where(
             PhoneNumber.e164 == e164,
             Customer.merged_into_id.is_(None),
-            customer_details_visible_to(actor.organization_id),
+            customer_details_visible_to(org_id),
         )
         .order_by(Customer.id)
     )
+
+
+CALLER_LIMIT = 50
+
+
+def caller_lookup(actor: User, e164: str) -> tuple[sa.Select[int, str, int | None], dict[str, Any]]:
+    """`caller_candidates` (at most CALLER_LIMIT rows) as one statement built once, with its
+    parameters: the phone lookup is the interaction center's hot path."""
+    return _caller_lookup(), {"caller_org": actor.organization_id, "caller_e164": e164}
+
+
+@functools.cache
+def _caller_lookup() -> sa.Select[int, str, int | None]:
+    org = sa.bindparam("caller_org", type_=sa.Integer())
+    number = sa.bindparam("caller_e164", type_=sa.String())
+    return _callers(org, number).limit(CALLER_LIMIT)
 
 
 def open_cases_of(actor: User, customer_ids: Sequence[int]) -> sa.Select[Case]:
@@ -668,6 +834,29 @@ def open_cases_of(actor: User, customer_ids: Sequence[int]) -> sa.Select[Case]:
             Case.customer_id.in_(customer_ids),
             Case.status.in_(OPEN_STATUSES),
             case_visible_to(actor.organization_id),
+        )
+        .order_by(Case.last_activity_at.desc(), Case.id.desc())
+    )
+
+
+def open_case_ids_lookup(
+    actor: User, customer_ids: Sequence[int]
+) -> tuple[sa.Select[int, int], dict[str, Any]]:
+    """(case id, customer id) of `open_cases_of`, as one statement built once (the screen
+    pop's second read), with its parameters."""
+    params = {"open_org": actor.organization_id, "open_customers": list(customer_ids)}
+    return _open_case_ids(), params
+
+
+@functools.cache
+def _open_case_ids() -> sa.Select[int, int]:
+    org: Any = sa.bindparam("open_org", type_=sa.Integer())
+    return (
+        sa.select(Case.id, Case.customer_id)
+        .where(
+            Case.customer_id.in_(sa.bindparam("open_customers", expanding=True)),
+            Case.status.in_(OPEN_STATUSES),
+            case_visible_to(org),
         )
         .order_by(Case.last_activity_at.desc(), Case.id.desc())
     )

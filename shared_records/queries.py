@@ -7,12 +7,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, defaultload, lazyload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from partners.models import User
-from shared_records import policy
-from shared_records.models import Case, CaseShare, Contact, Customer
-from shared_records.policy import CaseView, CustomerView, InboxScope
+from portal.db import read_rows
+from shared_records import case_rows, policy
+from shared_records.models import Case, Contact, Customer
+from shared_records.policy import CaseListView, CustomerView, InboxScope
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def case_page(
     filters: CaseFilters,
     limit: int,
     after: tuple[dt.datetime, int] | None = None,
-) -> tuple[list[CaseView], tuple[dt.datetime, int] | None]:
+) -> tuple[list[CaseListView], tuple[dt.datetime, int] | None]:
     """One page of visible cases in last-activity order and the key of the next page."""
     conditions: list[sa.ColumnElement[bool]] = []
     if filters.scope is not InboxScope.ALL:
@@ -65,15 +66,10 @@ def case_page(
                 ),
             )
         )
-    page = policy.case_page_keys(actor, conditions, after, limit + 1)
-    stmt = policy.cases_of_page(actor, page).options(
-        # The list shows neither who shared a case nor the handler's organisation record.
-        lazyload(CaseShare.organization),
-        lazyload(CaseShare.shared_by),
-        defaultload(Case.handling_user).lazyload(User.organization),
-    )
-    rows = session.execute(stmt).all()
-    views = [policy.case_view(actor, case, share) for case, share in rows[:limit]]
+    stmt, params = policy.case_page_rows(actor, conditions, after, limit + 1)
+    # Core execution: the rows are plain tuples, the ORM's result machinery has nothing to do.
+    rows = session.connection().execute(stmt, params).all()
+    views = policy.case_list_views(actor, map(case_rows.from_row, rows[:limit]))
     next_key = None
     if len(rows) > limit:
         last = views[-1].case
@@ -116,3 +112,10 @@ def customer_page(
     ]
     next_id = views[-1].customer.id if len(rows) > limit else None
     return views, next_id
+
+
+def callers(actor: User, e164: str) -> list[tuple[int, str, int | None]]:
+    """(customer id, name, contact id) for each customer or contact with this E.164 number
+    whose contact details the actor may see; one statement, outside a transaction."""
+    stmt, params = policy.caller_lookup(actor, e164)
+    return [(row[0], row[1], row[2]) for row in read_rows(stmt, params)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from partners.models import Organization, User
 from shared_records.models import Activity, CaseShare, Contact, Customer, TimelineEntry
-from shared_records.policy import CaseView, claim_expires_at
+from shared_records.policy import CaseListView, CaseView, claim_expires_at
 from shared_records.service import claim_idle
 
 
@@ -30,7 +30,8 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def case_json(view: CaseView) -> dict[str, Any]:
+def case_json(view: CaseView | CaseListView, idle: dt.timedelta | None = None) -> dict[str, Any]:
+    """A case as the API shows it; lists pass the claim `idle` time, read once per page."""
     case = view.case
     return {
         "id": case.id,
@@ -45,7 +46,7 @@ def case_json(view: CaseView) -> dict[str, Any]:
         "handling_organization_id": case.handling_organization_id,
         "handling_user_id": case.handling_user_id,
         "claimed_at": case.claimed_at.isoformat() if case.claimed_at else None,
-        "claim_expires_at": _iso(claim_expires_at(case, claim_idle())),
+        "claim_expires_at": _iso(claim_expires_at(case, idle or claim_idle())),
         "version": case.version,
         "created_at": case.created_at.isoformat(),
         "updated_at": case.updated_at.isoformat(),

@@ -508,7 +508,9 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
     ).first()
     target = session.get(Organization, data.organization_id)
     assert target is not None
-    old = None if share is None else f"{target.name}: {share.access}"
+    # A suspended share (the two had no chain in common for a while) counts as none: sharing
+    # again brings it back in force with the new terms.
+    old = None if share is None or share.suspended else f"{target.name}: {share.access}"
     if share is None:
         share = CaseShare(
             case_id=case_id,
@@ -518,6 +520,7 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
         session.add(share)
     share.access = data.access
     share.include_contact_details = data.include_contact_details
+    share.suspended = False
     share.shared_by_user_id = actor.id
     share.updated_at = now
     new = f"{target.name}: {data.access}"
@@ -559,7 +562,7 @@ def unshare_case(session: Session, actor: User, case_id: int, organization_id: i
             CaseShare.case_id == case_id, CaseShare.organization_id == organization_id
         )
     ).first()
-    if share is None:
+    if share is None or share.suspended:
         raise NotFound(_("This case is not shared with that organisation."))
     now = utcnow()
     org_name = share.organization.name

@@ -68,19 +68,28 @@ def case_actions(actor: User, view: CaseView) -> CaseActions:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone a case can be handed over to: all the form shows of them."""
+
+    id: int
+    name: str
+
+
 @dataclass(frozen=True)
 class HandoverGroup:
     organization: Organization
-    users: list[User]
+    users: list[Person]
 
 
 def handover_choices(session: Session, view: CaseView) -> list[HandoverGroup]:
     """Organisations a case may be handed over to, each with its users who can handle cases
-    (active agents and admins)."""
+    (active agents and admins). A value chain has hundreds of partners and people, so the
+    people are read as plain rows, not as ORM users."""
     orgs = policy.handover_targets(session, view.case)
     ids = [org.id for org in orgs]
-    users = session.scalars(
-        sa.select(User)
+    rows = session.execute(
+        sa.select(User.id, User.name, User.organization_id)
         .where(
             User.organization_id.in_(ids),
             User.active.is_(True),
@@ -89,9 +98,9 @@ def handover_choices(session: Session, view: CaseView) -> list[HandoverGroup]:
         )
         .order_by(User.name)
     ).all()
-    by_org: dict[int, list[User]] = {org_id: [] for org_id in ids}
-    for user in users:
-        by_org[user.organization_id].append(user)
+    by_org: dict[int, list[Person]] = {org_id: [] for org_id in ids}
+    for user_id, name, org_id in rows:
+        by_org[org_id].append(Person(user_id, name))
     return [HandoverGroup(org, by_org[org.id]) for org in orgs]
 
 
@@ -140,21 +149,43 @@ def entry_audiences(session: Session, entries: Iterable[TimelineEntry]) -> dict[
     }
 
 
-def case_counts(session: Session, actor: User) -> dict[str, dict[str, int]]:
-    """Visible cases per inbox tab and status (one grouped query per tab)."""
-    counts: dict[str, dict[str, int]] = {}
+# The dashboard counts among at most this many of the most recently active visible cases
+# per tab: a manufacturer sees hundreds of thousands, and counting them all on every visit
+# would cost more than the rest of the page. Below the cap the counts are exact.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    """Visible cases per inbox tab and status, and the tabs whose counts reached the cap
+    (counted among the COUNT_CAP most recently active cases only)."""
+
+    per_scope: dict[str, dict[str, int]]
+    capped: frozenset[str]
+
+    def __getitem__(self, scope: str) -> dict[str, int]:
+        return self.per_scope[scope]
+
+
+def case_counts(session: Session, actor: User) -> CaseCounts:
+    """One grouped query per tab over a bounded range of the visibility index."""
+    per_scope: dict[str, dict[str, int]] = {}
+    capped: set[str] = set()
     for scope in (InboxScope.MINE, InboxScope.ORGANIZATION, InboxScope.SHARED, InboxScope.ALL):
+        conditions = [] if scope is InboxScope.ALL else [policy.inbox_scope(actor, scope)]
+        page = policy.case_page_keys(actor, conditions, None, COUNT_CAP)
         stmt = (
-            policy.visible_cases(actor)
-            .where(policy.inbox_scope(actor, scope))
-            .with_only_columns(Case.status, sa.func.count(Case.id))
+            sa.select(Case.status, sa.func.count())
+            .join(page, page.c.case_id == Case.id)
             .group_by(Case.status)
         )
         per_status = {status.value: 0 for status in CaseStatus}
         for status, number in session.execute(stmt):
             per_status[status] = number
-        counts[scope.value] = per_status
-    return counts
+        if sum(per_status.values()) >= COUNT_CAP:
+            capped.add(scope.value)
+        per_scope[scope.value] = per_status
+    return CaseCounts(per_scope, frozenset(capped))
 
 
 def open_count(per_status: dict[str, int]) -> int:

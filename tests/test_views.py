@@ -694,3 +694,30 @@ def test_customer_page_shows_who_is_handling_a_case(app: Flask) -> None:
     login(dealer, "sales@berger.example")
     page = dealer.get(f"/customers/{api.customer_id('Jürgen Müller')}").get_data(as_text=True)
     assert "Lena Hoffmann (Nordwerk Automobile AG) is handling this contact since" in page
+
+
+def test_dashboard_counts_are_exact_below_the_cap_and_say_so_above(
+    visit: Callable[[str], Visitor], api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status counts cover every visible case until the cap; above it, the page says
+    they are counted among the most recently active cases and the cards show "n+"."""
+    from shared_records import ui_queries
+
+    agent = visit("agent@nordwerk.example")
+    visible = api.query(
+        "SELECT count(*) FROM case_visibility v JOIN organizations o "
+        "ON o.id = v.organization_id WHERE o.slug = 'nordwerk'"
+    )[0][0]
+    assert visible > 2
+    html = agent.get("/dashboard").get_data(as_text=True)
+    assert 'id="counts-capped"' not in html
+    assert re.findall(r'<a href="/\?status=\w+">(\d+)</a>', html)
+    shown = sum(int(n) for n in re.findall(r'<a href="/\?status=\w+">(\d+)</a>', html))
+    assert shown == visible
+
+    monkeypatch.setattr(ui_queries, "COUNT_CAP", 2)
+    html = agent.get("/dashboard").get_data(as_text=True)
+    assert 'id="counts-capped"' in html
+    assert "2 most recently active" in html
+    shown = sum(int(n) for n in re.findall(r'<a href="/\?status=\w+">(\d+)</a>', html))
+    assert shown == 2

@@ -164,6 +164,28 @@ def test_shared_case_without_contact_details_does_not_identify_the_caller(app: F
         assert [m.name for m in dealer] == [MUELLER]
 
 
+def test_a_second_ringing_of_a_call_moves_the_pop_to_the_new_agent(app: Flask, api: Api) -> None:
+    """A ringing call id seen before (a transfer) is the same call, popped on the new agent's
+    screen; the same call id from another number is refused."""
+    system = telephone(app)
+    before = calls_count(api)
+    agent = socket(app, api("agent@nordwerk.example").token)
+    colleague = socket(app, api("admin@nordwerk.example").token)
+    first = ring(system, "0171 2345678", call_id="c-20")
+    assert first.status == 200, first.text
+    moved = ring(system, "+49 171 2345678", agent="admin@nordwerk.example", call_id="c-20")
+    assert moved.status == 200, moved.text
+    assert moved.body["id"] == first.body["id"]
+    assert moved.body["agent_user_id"] == api.user_id("admin@nordwerk.example")
+    assert moved.body["matches"] == first.body["matches"] != []
+    assert [p["id"] for p in received(agent, "screen_pop")] == [first.body["id"]]
+    assert [p["id"] for p in received(colleague, "screen_pop")] == [first.body["id"]]
+    reused = ring(system, "030 12345678", call_id="c-20")
+    assert reused.status == 409
+    assert reused.error_code == "call_id_reused"
+    assert calls_count(api) == before + 1
+
+
 def test_bad_events_get_clear_errors_and_write_nothing(app: Flask, api: Api) -> None:
     system = telephone(app)
     before = calls_count(api)
