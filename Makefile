@@ -87,9 +87,10 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The scenario suite on profile M (seeded once into wk_bench_m, a few minutes; reused after).
+# BENCH_ARGS="--profile S" for the CI-sized network, "--only inbox" for one group.
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/live_delivery.py
-	$(BIN)/python bench/interaction_center.py
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 migrate: $(VENV)/.installed-run
 	$(BIN)/portal db upgrade

@@ -96,7 +96,15 @@ def seed_command(profile_name: str, random_seed: int | None, out: Path | None) -
     help="Directory for report.md and report.json.",
 )
 @click.option("--rounds", type=int, default=200, show_default=True)
-def run_command(profile_name: str, out: Path, rounds: int) -> None:
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(
+        ["inbox", "phone", "search", "duplicates", "http", "cti", "fanout", "shares"]
+    ),
+    help="Run only these scenario groups (repeatable); default: all.",
+)
+def run_command(profile_name: str, out: Path, rounds: int, only: tuple[str, ...]) -> None:
     """Run the scenario suite against the configured, seeded PostgreSQL database and write
     report.md and report.json (product, floor, ratio and target per scenario)."""
     from bench.suite import run_suite
@@ -111,7 +119,7 @@ def run_command(profile_name: str, out: Path, rounds: int) -> None:
         raise click.ClickException(
             f"no facts for profile {profile}: run `portal bench seed --profile {profile}` first"
         )
-    results = run_suite(str(config["DATABASE_URL"]), profile, out, rounds)
+    results = run_suite(str(config["DATABASE_URL"]), profile, out, rounds, set(only) or None)
     for result in results:
         status = {True: "ok", False: "MISSED", None: "-"}[result.met]
         click.echo(
