@@ -27,7 +27,8 @@ class CaseFilters:
     q: str | None = None
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape character backslash) for text containing `text`, lower-cased."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped.lower()}%"
 
@@ -54,7 +55,7 @@ def case_page(
     if filters.customer_id:
         conditions.append(Case.customer_id == filters.customer_id)
     if filters.q:
-        pattern = _like(filters.q)
+        pattern = like_pattern(filters.q)
         conditions.append(
             sa.or_(
                 sa.func.lower(Case.subject).like(pattern, escape="\\"),
@@ -96,7 +97,7 @@ def customer_page(
         )
     )
     if q:
-        pattern = _like(q)
+        pattern = like_pattern(q)
         stmt = stmt.where(
             sa.or_(
                 sa.func.lower(Customer.name).like(pattern, escape="\\"),

@@ -19,6 +19,7 @@ from portal.errors import Forbidden
 from shared_records import policy
 from shared_records.models import Case, TimelineEntry
 from shared_records.policy import CaseView, InboxScope, Permission
+from shared_records.queries import like_pattern
 
 OPEN_STATUSES = (CaseStatus.NEW.value, CaseStatus.OPEN.value, CaseStatus.WAITING.value)
 
@@ -82,11 +83,32 @@ class HandoverGroup:
     users: list[Person]
 
 
-def handover_choices(session: Session, view: CaseView) -> list[HandoverGroup]:
-    """Organisations a case may be handed over to, each with its users who can handle cases
-    (active agents and admins). A value chain has hundreds of partners and people, so the
-    people are read as plain rows, not as ORM users."""
-    orgs = policy.handover_targets(session, view.case)
+# A value chain can have thousands of partners: the case page lists at most this many as
+# share and handover targets and offers a search for the others.
+TARGET_LIST_LIMIT = 100
+
+
+def share_target_page(
+    session: Session, case: Case, q: str | None = None
+) -> tuple[list[Organization], bool]:
+    """Organisations of the owner's value chains a case may be shared with or handed over
+    to, by name (those whose name contains `q`), at most TARGET_LIST_LIMIT; and whether
+    there are more."""
+    stmt = policy.chain_organizations(case.owner_organization)
+    if q:
+        stmt = stmt.where(sa.func.lower(Organization.name).like(like_pattern(q), escape="\\"))
+    orgs = list(session.scalars(stmt.limit(TARGET_LIST_LIMIT + 1)))
+    return orgs[:TARGET_LIST_LIMIT], len(orgs) > TARGET_LIST_LIMIT
+
+
+def handover_choices(
+    session: Session, view: CaseView, q: str | None = None
+) -> tuple[list[HandoverGroup], bool]:
+    """Organisations a case may be handed over to (the owner first, then the page of
+    `share_target_page`), each with its users who can handle cases (active agents and
+    admins), read as plain rows; and whether there are more organisations."""
+    targets, more = share_target_page(session, view.case, q)
+    orgs = [view.case.owner_organization, *targets]
     ids = [org.id for org in orgs]
     rows = session.execute(
         sa.select(User.id, User.name, User.organization_id)
@@ -101,7 +123,7 @@ def handover_choices(session: Session, view: CaseView) -> list[HandoverGroup]:
     by_org: dict[int, list[Person]] = {org_id: [] for org_id in ids}
     for user_id, name, org_id in rows:
         by_org[org_id].append(Person(user_id, name))
-    return [HandoverGroup(org, by_org[org.id]) for org in orgs]
+    return [HandoverGroup(org, by_org[org.id]) for org in orgs], more
 
 
 @dataclass(frozen=True)

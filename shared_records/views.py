@@ -125,6 +125,16 @@ def _case_page(
     org_names = ui_queries.organization_names(
         session, [r.shared_by_organization_id for r in view.reasons]
     )
+    # A search among the value chain's partners (case page forms list a page of them).
+    partner_q = request.args.get("partner_q", "").strip()[:100] or None
+    share_targets, share_more = (
+        ui_queries.share_target_page(session, view.case, partner_q)
+        if actions.share
+        else ([], False)
+    )
+    handover, handover_more = (
+        ui_queries.handover_choices(session, view, partner_q) if actions.hand_over else ([], False)
+    )
     all_forms = {
         "edit": ui.FormState(_edit_values(view)),
         "entry": ui.FormState({"kind": "note", "audience": "internal"}),
@@ -144,8 +154,13 @@ def _case_page(
             org_names=org_names,
             audiences=ui_queries.entry_audiences(session, entries),
             audience_options=ui_queries.audience_options(session, view) if actions.comment else [],
-            share_targets=policy.share_targets(session, view.case) if actions.share else [],
-            handover=ui_queries.handover_choices(session, view) if actions.hand_over else [],
+            share_targets=share_targets,
+            share_targets_more=share_more,
+            handover=handover,
+            handover_more=handover_more,
+            partner_q=partner_q or "",
+            find_for=request.args.get("find_for", ""),
+            target_limit=ui_queries.TARGET_LIST_LIMIT,
             forms=all_forms,
             alert=alert,
             stale=stale or [],

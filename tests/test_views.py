@@ -721,3 +721,37 @@ def test_dashboard_counts_are_exact_below_the_cap_and_say_so_above(
     assert "2 most recently active" in html
     shown = sum(int(n) for n in re.findall(r'<a href="/\?status=\w+">(\d+)</a>', html))
     assert shown == 2
+
+
+def test_a_large_value_chain_lists_a_page_of_partners_and_finds_the_others(
+    visit: Callable[[str], Visitor], api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The share and handover forms list at most TARGET_LIST_LIMIT partners; a search by name
+    finds any other, and sharing with it works as before."""
+    from shared_records import ui_queries
+
+    monkeypatch.setattr(ui_queries, "TARGET_LIST_LIMIT", 1)
+    agent = visit("agent@nordwerk.example")
+    case_id = api.case_id(BRAKES)
+    html = agent.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="share-limited"' in html and 'id="handover-limited"' in html
+    kaya = api.query("SELECT id FROM organizations WHERE slug = 'kaya'")[0][0]
+    assert f'value="{kaya}"' not in html  # "Autohaus Berger" comes first by name
+
+    found = agent.get(f"/cases/{case_id}?partner_q=kaya&find_for=share").get_data(as_text=True)
+    assert f'<option value="{kaya}"' in found
+    assert f'value="org:{kaya}"' in found
+    assert "data-show-on-load" in found.split('id="share-dialog"')[1].split(">")[0]
+
+    response = agent.post(
+        f"/cases/{case_id}/shares", {"organization_id": str(kaya), "access": "read"}
+    )
+    assert response.status_code in (302, 303)
+    assert (
+        api.query(
+            "SELECT count(*) FROM case_shares WHERE case_id = :c AND organization_id = :o",
+            c=case_id,
+            o=kaya,
+        )[0][0]
+        == 1
+    )
