@@ -691,18 +691,20 @@ def chain_member_ids(org_id: int) -> sa.CompoundSelect[int]:
     )
 
 
-def share_targets(session: Session, case: Case) -> list[Organization]:
-    """Organisations a case may be shared with or handed over to: the owner's value chains."""
-    return list(session.scalars(chain_organizations(case.owner_organization)))
-
-
 def is_share_target(session: Session, case: Case, org_id: int) -> bool:
+    """Whether a case may be shared with this organisation: one of the owner's value chains.
+    (The case page lists them a page at a time: ui_queries.share_target_page.)"""
     stmt = chain_organizations(case.owner_organization).where(Organization.id == org_id)
     return session.execute(stmt).first() is not None
 
 
-def handover_targets(session: Session, case: Case) -> list[Organization]:
-    return [case.owner_organization, *share_targets(session, case)]
+def handover_target(session: Session, case: Case, org_id: int) -> Organization | None:
+    """The organisation, when a case may be handed over to it (the owner, or one of the
+    owner's value chains); one row read, however long the chain."""
+    if org_id == case.owner_organization_id:
+        return case.owner_organization
+    stmt = chain_organizations(case.owner_organization).where(Organization.id == org_id)
+    return session.scalars(stmt).first()
 
 
 def visible_organizations(actor: User) -> sa.Select[Organization]:

@@ -746,13 +746,18 @@ def hand_over_case(
     conflict = _claimed_by_other(case, actor)
     if conflict is not None and not policy.can(actor, Permission.OVERRIDE_CLAIM, view):
         raise conflict
-    targets = {org.id: org for org in policy.handover_targets(session, case)}
     target_user: User | None = None
+    target_org: Organization | None
     if data.user_id is not None:
         target_user = session.get(User, data.user_id)
+        target_org = (
+            None
+            if target_user is None
+            else policy.handover_target(session, case, target_user.organization_id)
+        )
         if (
             target_user is None
-            or target_user.organization_id not in targets
+            or target_org is None
             or not target_user.is_active
             or target_user.kind != "person"
         ):
@@ -765,15 +770,14 @@ def hand_over_case(
                 _("Viewers cannot handle cases."),
                 fields={"user_id": _("This user only has read access.")},
             )
-        target_org = targets[target_user.organization_id]
     else:
         assert data.organization_id is not None
-        if data.organization_id not in targets:
+        target_org = policy.handover_target(session, case, data.organization_id)
+        if target_org is None:
             raise ValidationFailed(
                 _("Cases can only be handed over within the owner's value chain."),
                 fields={"organization_id": _("Not a partner in this value chain.")},
             )
-        target_org = targets[data.organization_id]
     now = utcnow()
     entries = []
     old_user = case.handling_user.name if case.handling_user else None
