@@ -26,6 +26,7 @@ copy of a seeded database, e.g.
     .venv/bin/python bench/share_recalc.py --database-url postgresql+psycopg://…/wk_shares
 
 Every round leaves the database as it found it (the partnership active, no share suspended).
+Suspensions are kept per pair of organisations (migration 0009, `share_suspensions`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def pick_subject(raw: psycopg.Connection[Any]) -> Subject:
     ]
     pairs = raw.execute(
         "SELECT c.owner_organization_id, s.organization_id, count(*) FROM case_shares s "
-        "JOIN cases c ON c.id = s.case_id WHERE NOT s.suspended GROUP BY 1, 2"
+        "JOIN cases c ON c.id = s.case_id WHERE NOT EXISTS (SELECT 1 FROM share_suspensions x "
+        "WHERE x.owner_organization_id = c.owner_organization_id "
+        "AND x.organization_id = s.organization_id) GROUP BY 1, 2"
     ).fetchall()
     by_org: dict[int, list[tuple[int, int]]] = {}
     for owner, target, count in pairs:
@@ -270,7 +273,9 @@ class ShareRecalcBench:
         those shares are suspended."""
         rows = self.raw.execute(
             "SELECT s.organization_id, s.case_id FROM case_shares s "
-            "JOIN cases c ON c.id = s.case_id WHERE s.suspended "
+            "JOIN cases c ON c.id = s.case_id WHERE EXISTS (SELECT 1 FROM share_suspensions x "
+            "WHERE x.owner_organization_id = c.owner_organization_id "
+            "AND x.organization_id = s.organization_id) "
             "AND s.organization_id NOT IN (c.owner_organization_id, c.handling_organization_id)"
         ).fetchall()
         return [(int(org), int(case)) for org, case in rows]
@@ -444,7 +449,7 @@ class ShareRecalcBench:
         ]
 
     def _suspended_count(self) -> int:
-        row = self.raw.execute("SELECT count(*) FROM case_shares WHERE suspended").fetchone()
+        row = self.raw.execute("SELECT count(*) FROM share_suspensions").fetchone()
         return int(row[0]) if row else 0
 
     def _check_consistent(self) -> None:
@@ -454,7 +459,10 @@ class ShareRecalcBench:
             "SELECT (SELECT count(*) FROM case_visibility WHERE organization_id = %(p)s), "
             "(SELECT count(*) FROM cases c WHERE c.owner_organization_id = %(p)s "
             " OR c.handling_organization_id = %(p)s OR EXISTS (SELECT 1 FROM case_shares s "
-            " WHERE s.case_id = c.id AND s.organization_id = %(p)s AND NOT s.suspended))",
+            " WHERE s.case_id = c.id AND s.organization_id = %(p)s "
+            "AND NOT EXISTS (SELECT 1 FROM share_suspensions x "
+            "WHERE x.owner_organization_id = c.owner_organization_id "
+            "AND x.organization_id = s.organization_id)))",
             {"p": partner},
         ).fetchone()
         assert row is not None

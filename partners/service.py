@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from auth.passwords import hash_password, password_problem
@@ -60,75 +63,241 @@ class ShareRecalculation:
     resumed: int
 
 
-def _shares_between(partner_id: int, in_chain: bool, dialect: str) -> sa.CompoundSelect[int, int]:
-    """(share id, case id) of the shares between organisation `partner_id` and another one,
-    in either direction (its cases shared with others, others' cases shared with it), whose
-    other organisation does (`in_chain`) or does not share a value chain with it now; only
-    shares that would change (suspended ones when `in_chain`, others when not)."""
+# Key of the PostgreSQL advisory lock on one organisation's chain membership: recalculating
+# its shares holds it exclusively, the visibility triggers hold it shared for every
+# organisation whose suspended pairs they read (migration 0009).
+CHAIN_LOCK = 8001
+
+
+def _share_counts(
+    partner_id: int, counterpart: Callable[[InstrumentedAttribute[int]], sa.ColumnElement[bool]]
+) -> sa.CompoundSelect[int, int, int]:
+    """(owner, organisation, shares) for the pairs of organisation `partner_id` and another
+    one with shares between them, in either direction (its cases shared with others, others'
+    cases shared with it), whose other organisation meets `counterpart`."""
     from shared_records.models import Case, CaseShare
-    from shared_records.policy import chain_member_ids
 
-    together = chain_member_ids(partner_id)
+    shares = sa.func.count().label("shares")
+    return sa.union_all(
+        sa.select(Case.owner_organization_id, sa.literal(partner_id, sa.Integer()), shares)
+        .select_from(CaseShare)
+        .join(Case, Case.id == CaseShare.case_id)
+        .where(CaseShare.organization_id == partner_id, counterpart(Case.owner_organization_id))
+        .group_by(Case.owner_organization_id),
+        sa.select(sa.literal(partner_id, sa.Integer()), CaseShare.organization_id, shares)
+        .select_from(Case)
+        .join(CaseShare, CaseShare.case_id == Case.id)
+        .where(Case.owner_organization_id == partner_id, counterpart(CaseShare.organization_id))
+        .group_by(CaseShare.organization_id),
+    )
 
-    def other_side(column: InstrumentedAttribute[int]) -> sa.ColumnElement[bool]:
-        if not in_chain:
-            return column.not_in(together)  # a hashed subplan, computed once
-        if dialect == "postgresql":
-            # The chain members as one array, computed once (an InitPlan): the few suspended
-            # shares (misestimated) are never joined with the member list row by row.
-            return column == sa.any_(sa.func.array(together.scalar_subquery()))
-        return column.in_(together)
 
-    def shares(*conditions: sa.ColumnElement[bool]) -> sa.Select[int, int]:
-        return (
-            sa.select(CaseShare.id.label("share_id"), CaseShare.case_id.label("case_id"))
-            .join(Case, Case.id == CaseShare.case_id)
-            .where(CaseShare.suspended.is_(in_chain), *conditions)
+def _visibility_of_pairs(
+    partner_id: int, pairs: list[tuple[int, int]]
+) -> sa.CompoundSelect[int, int, int, dt.datetime, bool]:
+    """(organisation, case, customer, last activity, details) of the visibility rows the
+    shares of these (owner, organisation) pairs of organisation `partner_id` grant, where
+    the share is all that grants them (the organisation does not handle the case). One
+    branch per direction, each starting from the partner's side (its shares, its cases), so
+    both read along an index."""
+    from shared_records.models import Case, CaseShare
+
+    owners = [o for o, g in pairs if g == partner_id]
+    orgs = [g for o, g in pairs if o == partner_id]
+
+    def rows(*conditions: sa.ColumnElement[bool]) -> sa.Select[int, int, int, dt.datetime, bool]:
+        return sa.select(
+            CaseShare.organization_id,
+            Case.id,
+            Case.customer_id,
+            Case.last_activity_at,
+            CaseShare.include_contact_details,
+        ).where(
+            CaseShare.case_id == Case.id,
+            Case.handling_organization_id != CaseShare.organization_id,
+            *conditions,
         )
 
     return sa.union_all(
-        shares(CaseShare.organization_id == partner_id, other_side(Case.owner_organization_id)),
-        shares(Case.owner_organization_id == partner_id, other_side(CaseShare.organization_id)),
+        rows(CaseShare.organization_id == partner_id, Case.owner_organization_id.in_(owners)),
+        rows(Case.owner_organization_id == partner_id, CaseShare.organization_id.in_(orgs)),
     )
 
 
 def recalculate_shares(
     session: Session, partner_id: int, *, suspend: bool = True, resume: bool = True
 ) -> ShareRecalculation:
-    """Suspend every share between organisation `partner_id` and one it no longer shares a
-    value chain with, and bring back every suspended share between it and one it shares a
-    chain with again: one set-based UPDATE each (the database triggers then refresh the
-    visibility index for exactly the changed (organisation, case) pairs). No commit.
+    """Suspend the shares between organisation `partner_id` and every organisation it no
+    longer shares a value chain with, and bring back those between it and one it shares a
+    chain with again. No commit.
 
-    Only this organisation's chains change when one of its partnerships does, so only the
-    shares it is part of need a look; a partnership that ends can only suspend shares, one
-    that begins or resumes only bring them back (`suspend` / `resume` pick the steps).
-
-    Each UPDATE locks the shares' cases first, in id order (its sub-select is FOR UPDATE OF
-    cases), as every share change does: share_case locks its case before its share, the
-    visibility triggers lock the cases too, and one order everywhere means no deadlock.
+    Suspensions are kept per pair of organisations (`ShareSuspension`), so no share row
+    changes: suspending inserts the new pairs and deletes the visibility rows their shares
+    granted; resuming deletes the pairs and inserts those rows again. Only this
+    organisation's chains change when one of its partnerships does, so only pairs it is part
+    of need a look; a partnership that ends can only suspend shares, one that begins or
+    resumes only bring them back (`suspend` / `resume` pick the steps).
     """
-    from shared_records.models import Case, CaseShare
+    from shared_records.policy import chain_member_ids
 
-    dialect = session.get_bind().dialect.name
-    counts = {True: 0, False: 0}
-    steps = ([True] if suspend else []) + ([False] if resume else [])
-    for value in steps:  # the value `suspended` gets
-        changing = _shares_between(partner_id, not value, dialect).subquery("changing")
-        locked = (
-            sa.select(changing.c.share_id)
-            .join(Case, Case.id == changing.c.case_id)
-            .order_by(Case.id)
-            .with_for_update(of=Case)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(CHAIN_LOCK, partner_id)))
+    together = list(session.scalars(chain_member_ids(partner_id)))
+    params = {"partner": partner_id, "together": together}
+    suspended = resumed = 0
+    if suspend:
+        if postgresql:
+            suspended = int(session.execute(_SUSPEND_POSTGRESQL, params).scalar_one())
+        else:
+            suspended = _suspend_step_by_step(session, partner_id, together)
+    if resume:
+        if postgresql:
+            resumed = int(session.execute(_RESUME_POSTGRESQL, params).scalar_one())
+        else:
+            resumed = _resume_step_by_step(session, partner_id, together)
+    return ShareRecalculation(suspended=suspended, resumed=resumed)
+
+
+# The partner's shares in both directions (its cases shared with others, others' cases
+# shared with it) with the counterpart meeting {counterpart}; each branch starts from the
+# partner's side (its shares, its cases), so both read along an index.
+_PARTNER_SHARES = """
+    SELECT c.owner_organization_id AS owner, s.organization_id AS org, c.id AS case_id,
+           c.customer_id, c.last_activity_at, s.include_contact_details AS details,
+           s.organization_id <> c.handling_organization_id AS share_only
+    FROM case_shares AS s JOIN cases AS c ON c.id = s.case_id
+    WHERE s.organization_id = :partner AND {owner}
+    UNION ALL
+    SELECT c.owner_organization_id, s.organization_id, c.id,
+           c.customer_id, c.last_activity_at, s.include_contact_details,
+           s.organization_id <> c.handling_organization_id
+    FROM cases AS c JOIN case_shares AS s ON s.case_id = c.id
+    WHERE c.owner_organization_id = :partner AND {org}
+"""
+
+# PostgreSQL: the whole suspension in one statement, reading the partner's shares once: the
+# new pairs (RETURNING only those not suspended before), the visibility rows only their
+# shares granted, and how many shares they hold.
+_SUSPEND_POSTGRESQL = sa.text(
+    "WITH shared AS MATERIALIZED ("  # noqa: S608 (constant fragments; values are bound)
+    + _PARTNER_SHARES.format(
+        owner="c.owner_organization_id <> ALL(:together)",
+        org="s.organization_id <> ALL(:together)",
+    )
+    + """
+    ), new AS (
+        INSERT INTO share_suspensions (owner_organization_id, organization_id, created_at)
+        SELECT DISTINCT owner, org, now() FROM shared
+        ON CONFLICT DO NOTHING
+        RETURNING owner_organization_id AS owner, organization_id AS org
+    ), gone AS (
+        DELETE FROM case_visibility AS cv
+        USING shared JOIN new ON new.owner = shared.owner AND new.org = shared.org
+        WHERE shared.share_only
+          AND cv.organization_id = shared.org AND cv.case_id = shared.case_id
+    )
+    SELECT count(*) FROM shared JOIN new ON new.owner = shared.owner AND new.org = shared.org
+    """
+).bindparams(sa.bindparam("together", type_=ARRAY(sa.Integer())))
+
+# PostgreSQL: the pairs between the partner and its chains again, deleted; the visibility
+# rows their shares grant, inserted (a handler's row is there already); how many shares.
+_RESUME_POSTGRESQL = sa.text(
+    "WITH back AS ("  # noqa: S608 (constant fragments; values are bound)
+    """
+        DELETE FROM share_suspensions
+        WHERE (owner_organization_id = :partner AND organization_id = ANY(:together))
+           OR (organization_id = :partner AND owner_organization_id = ANY(:together))
+        RETURNING owner_organization_id AS owner, organization_id AS org
+    ), shared AS MATERIALIZED ("""
+    + _PARTNER_SHARES.format(
+        owner="c.owner_organization_id IN (SELECT owner FROM back WHERE org = :partner)",
+        org="s.organization_id IN (SELECT org FROM back WHERE owner = :partner)",
+    )
+    + """
+    ), came AS (
+        INSERT INTO case_visibility
+            (organization_id, case_id, customer_id, last_activity_at, details)
+        SELECT org, case_id, customer_id, last_activity_at, details FROM shared
+        WHERE share_only
+        ON CONFLICT (organization_id, case_id) DO NOTHING
+    )
+    SELECT count(*) FROM shared
+    """
+).bindparams(sa.bindparam("together", type_=ARRAY(sa.Integer())))
+
+
+def _suspend_step_by_step(session: Session, partner_id: int, together: list[int]) -> int:
+    """`_SUSPEND_POSTGRESQL` for SQLite (no data-modifying CTEs), one statement at a time."""
+    from shared_records.models import CaseVisibility, ShareSuspension
+
+    owner, org = ShareSuspension.owner_organization_id, ShareSuspension.organization_id
+    known = {
+        (o, g)
+        for o, g in session.execute(
+            sa.select(owner, org).where(sa.or_(owner == partner_id, org == partner_id))
         )
-        result = session.execute(
-            sa.update(CaseShare)
-            .where(CaseShare.id.in_(locked))
-            .values(suspended=value)
-            .execution_options(synchronize_session=False)
+    }
+    query = _share_counts(partner_id, lambda other: other.not_in(together))
+    counts = {(o, g): n for o, g, n in session.execute(query)}
+    new = [pair for pair in counts if pair not in known]
+    if not new:
+        return 0
+    now = utcnow()
+    session.execute(
+        sa.insert(ShareSuspension),
+        [{"owner_organization_id": o, "organization_id": g, "created_at": now} for o, g in new],
+    )
+    gone = _visibility_of_pairs(partner_id, new).subquery()
+    session.execute(
+        sa.delete(CaseVisibility)
+        .where(
+            sa.tuple_(CaseVisibility.organization_id, CaseVisibility.case_id).in_(
+                sa.select(gone.c.organization_id, gone.c.id)
+            )
         )
-        counts[value] = int(getattr(result, "rowcount", 0) or 0)
-    return ShareRecalculation(suspended=counts[True], resumed=counts[False])
+        .execution_options(synchronize_session=False)
+    )
+    return sum(counts[pair] for pair in new)
+
+
+def _resume_step_by_step(session: Session, partner_id: int, together: list[int]) -> int:
+    """`_RESUME_POSTGRESQL` for SQLite, one statement at a time."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    from shared_records.models import CaseVisibility, ShareSuspension
+
+    owner, org = ShareSuspension.owner_organization_id, ShareSuspension.organization_id
+    back = [
+        (o, g)
+        for o, g in session.execute(
+            sa.select(owner, org).where(
+                sa.or_(
+                    sa.and_(owner == partner_id, org.in_(together)),
+                    sa.and_(org == partner_id, owner.in_(together)),
+                )
+            )
+        )
+    ]
+    if not back:
+        return 0
+    session.execute(
+        sa.delete(ShareSuspension)
+        .where(sa.tuple_(owner, org).in_(back))
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        insert(CaseVisibility)
+        .from_select(
+            ["organization_id", "case_id", "customer_id", "last_activity_at", "details"],
+            _visibility_of_pairs(partner_id, back),
+        )
+        .on_conflict_do_nothing()
+    )
+    others = {o if g == partner_id else g for o, g in back}
+    query = _share_counts(partner_id, lambda other: other.in_(others))
+    return sum(n for _o, _g, n in session.execute(query))
 
 
 def _change_partnership(

@@ -46,6 +46,13 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
+        # PostgreSQL sessions of `Database` run with TimeZone=UTC, so psycopg already returns
+        # aware UTC timestamps: no per-value conversion (a case list reads about 300).
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
         if value is None:
             return None
@@ -74,6 +81,9 @@ class Database:
         kwargs: dict[str, Any] = {"future": True}
         if self.url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            # Timestamps come back in UTC (UTCDateTime relies on it).
+            kwargs["connect_args"] = {"options": "-c TimeZone=UTC"}
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_on_connect)

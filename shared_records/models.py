@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
 from partners.models import Organization, User
 from portal.db import Base, created_at_col, intpk, utcnow
@@ -183,13 +183,40 @@ class Case(Base):
     )
 
 
+class ShareSuspension(Base):
+    """Two organisations without a value chain in common: the shares of the first one's cases
+    with the second one are suspended (they grant nothing until the two share a chain again).
+
+    One row per pair of organisations, not per share, so that a dealer leaving a chain costs
+    a few hundred rows here plus the visibility rows it loses, however many shares it had.
+    Written only by `partners.service.recalculate_shares`, which updates `case_visibility`
+    in the same transaction (the visibility triggers read this table for share changes).
+    """
+
+    __tablename__ = "share_suspensions"
+
+    owner_organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True
+    )
+    organization_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organizations.id"), primary_key=True, index=True
+    )
+    created_at: Mapped[created_at_col]
+
+
+_SUSPENSIONS = ShareSuspension.__table__
+# The share's case as its own alias: `suspended` stays correlated to `case_shares` alone,
+# whatever else the enclosing query joins.
+_SHARE_CASE = Case.__table__.alias("share_case")
+
+
 class CaseShare(Base):
     """A case shared with another organisation of the owner's value chain.
 
-    `suspended` while the owner and that organisation have no value chain in common (a
-    partnership ended, see partners/service.py): the share then grants nothing and is shown
-    nowhere, but keeps its access level and contact-details flag for when they share a chain
-    again.
+    `suspended` (read-only, from `ShareSuspension`) while the owner and that organisation
+    have no value chain in common (a partnership ended, see partners/service.py): the share
+    then grants nothing and is shown nowhere, but keeps its access level and contact-details
+    flag for when they share a chain again.
     """
 
     __tablename__ = "case_shares"
@@ -199,7 +226,17 @@ class CaseShare(Base):
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
     access: Mapped[str] = mapped_column(sa.String(10))
     include_contact_details: Mapped[bool] = mapped_column(default=False)
-    suspended: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    suspended: Mapped[bool] = column_property(
+        sa.select(1)
+        .select_from(
+            _SUSPENSIONS.join(
+                _SHARE_CASE,
+                _SHARE_CASE.c.owner_organization_id == _SUSPENSIONS.c.owner_organization_id,
+            )
+        )
+        .where(_SHARE_CASE.c.id == case_id, _SUSPENSIONS.c.organization_id == organization_id)
+        .exists()
+    )
     shared_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[created_at_col]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -220,7 +257,10 @@ class CaseVisibility(Base):
 
     Database triggers keep it current on every insert or update of `cases` and
     `case_shares` (migration 0007), so every writer (services, merge, import, bulk loads)
-    keeps it right without knowing about it. Never written by the application.
+    keeps it right without knowing about it. The one exception: suspending or resuming the
+    shares between two organisations (`ShareSuspension`) removes or restores the rows those
+    shares grant in the same statement (partners.service.recalculate_shares), because only
+    that code knows which organisation's shares to read.
     """
 
     __tablename__ = "case_visibility"

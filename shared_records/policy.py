@@ -193,7 +193,7 @@ def _share_of(org_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(
         CaseShare.case_id == Case.id,
         CaseShare.organization_id == org_id,
-        CaseShare.suspended.is_(False),
+        ~CaseShare.suspended,
     )
 
 
@@ -537,7 +537,7 @@ def customer_details_visible_to_reference(org_id: int) -> sa.ColumnElement[bool]
         CaseShare.case_id == Case.id,
         CaseShare.organization_id == org_id,
         CaseShare.include_contact_details.is_(True),
-        CaseShare.suspended.is_(False),
+        ~CaseShare.suspended,
     )
     return sa.or_(
         Customer.owner_organization_id == org_id,
@@ -631,7 +631,7 @@ def share_visible_to(org_id: int) -> sa.ColumnElement[bool]:
     may know of (owner and handler know every share in force, another partner only its
     own); the same rule as `visible_shares`."""
     return sa.and_(
-        CaseShare.suspended.is_(False),
+        ~CaseShare.suspended,
         sa.or_(
             Case.owner_organization_id == org_id,
             Case.handling_organization_id == org_id,

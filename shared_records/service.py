@@ -508,8 +508,8 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
     ).first()
     target = session.get(Organization, data.organization_id)
     assert target is not None
-    # A suspended share (the two had no chain in common for a while) counts as none: sharing
-    # again brings it back in force with the new terms.
+    # A suspended share (the two have no chain in common) counts as none; sharing needs a
+    # chain in common, so it is in force again with the new terms.
     old = None if share is None or share.suspended else f"{target.name}: {share.access}"
     if share is None:
         share = CaseShare(
@@ -520,7 +520,6 @@ def share_case(session: Session, actor: User, case_id: int, data: ShareCreate) -
         session.add(share)
     share.access = data.access
     share.include_contact_details = data.include_contact_details
-    share.suspended = False
     share.shared_by_user_id = actor.id
     share.updated_at = now
     new = f"{target.name}: {data.access}"
