@@ -316,11 +316,13 @@ def inbox_order() -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
 def inbox_after(
     at: dt.datetime | sa.BindParameter[Any], case_id: int | sa.BindParameter[int]
 ) -> sa.ColumnElement[bool]:
-    """Keyset condition: cases after (older than) the page that ended at (at, case_id)."""
-    return sa.or_(
-        CaseVisibility.last_activity_at < at,
-        sa.and_(CaseVisibility.last_activity_at == at, CaseVisibility.case_id < case_id),
-    )
+    """Keyset condition: cases after (older than) the page that ended at (at, case_id).
+
+    A row comparison, which PostgreSQL uses as the start of the index range; the equivalent
+    `a < x OR (a = x AND b < y)` was only a filter, so a page at depth 10,000 walked 10,000
+    index entries (4,300 buffers, 2.8 ms) before its first row."""
+    keys = (CaseVisibility.last_activity_at, CaseVisibility.case_id)
+    return sa.tuple_(*keys) < sa.tuple_(at, case_id, types=[key.type for key in keys])
 
 
 def inbox_scope(actor: User, scope: InboxScope) -> sa.ColumnElement[bool]:
