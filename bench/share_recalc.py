@@ -2,8 +2,8 @@
 
 Product: `partners.service.end_partnership` / `resume_partnership` as the admin page calls
 them (an application context, a fresh session, one transaction including the commit): the
-partnership row, two set-based UPDATEs of `case_shares` (their cases locked first) and the
-statement-level triggers refreshing `case_visibility` (migration 0008).
+partnership row, the pairs of organisations in `share_suspensions` and the visibility rows
+their shares grant, in one statement each way (migration 0009).
 
 Floor: the least the same change of the visibility index needs, in the same run: for the
 leave the plain `DELETE FROM case_visibility WHERE (organization_id, case_id) IN (…)` of

@@ -159,31 +159,38 @@ def recalculate_shares(
     return ShareRecalculation(suspended=suspended, resumed=resumed)
 
 
-# The partner's shares in both directions (its cases shared with others, others' cases
-# shared with it) with the counterpart meeting {counterpart}; each branch starts from the
-# partner's side (its shares, its cases), so both read along an index.
-_PARTNER_SHARES = """
-    SELECT c.owner_organization_id AS owner, s.organization_id AS org, c.id AS case_id,
-           c.customer_id, c.last_activity_at, s.include_contact_details AS details,
-           s.organization_id <> c.handling_organization_id AS share_only
+def _partner_shares(owner: str, org: str, *, rows: bool) -> str:
+    """SQL of the partner's shares in both directions (its cases shared with others, others'
+    cases shared with it) with the counterpart meeting `owner` / `org`: (owner,
+    organisation, case, whether the share is all that shows the case to the organisation)
+    and, with `rows`, what a visibility row needs. Each branch starts from the partner's
+    side (its shares, its cases), so both read along an index; without `rows` the share
+    side is read from indexes alone."""
+    extra = ", c.customer_id, c.last_activity_at, s.include_contact_details AS details"
+    columns = (
+        "c.owner_organization_id AS owner, s.organization_id AS org, c.id AS case_id, "
+        "s.organization_id <> c.handling_organization_id AS share_only" + (extra if rows else "")
+    )
+    return f"""
+    SELECT {columns}
     FROM case_shares AS s JOIN cases AS c ON c.id = s.case_id
     WHERE s.organization_id = :partner AND {owner}
     UNION ALL
-    SELECT c.owner_organization_id, s.organization_id, c.id,
-           c.customer_id, c.last_activity_at, s.include_contact_details,
-           s.organization_id <> c.handling_organization_id
+    SELECT {columns}
     FROM cases AS c JOIN case_shares AS s ON s.case_id = c.id
     WHERE c.owner_organization_id = :partner AND {org}
-"""
+"""  # noqa: S608 (constant fragments only; values are bound)
+
 
 # PostgreSQL: the whole suspension in one statement, reading the partner's shares once: the
 # new pairs (RETURNING only those not suspended before), the visibility rows only their
 # shares granted, and how many shares they hold.
 _SUSPEND_POSTGRESQL = sa.text(
     "WITH shared AS MATERIALIZED ("  # noqa: S608 (constant fragments; values are bound)
-    + _PARTNER_SHARES.format(
-        owner="c.owner_organization_id <> ALL(:together)",
-        org="s.organization_id <> ALL(:together)",
+    + _partner_shares(
+        "c.owner_organization_id <> ALL(:together)",
+        "s.organization_id <> ALL(:together)",
+        rows=False,
     )
     + """
     ), new AS (
@@ -203,6 +210,9 @@ _SUSPEND_POSTGRESQL = sa.text(
 
 # PostgreSQL: the pairs between the partner and its chains again, deleted; the visibility
 # rows their shares grant, inserted (a handler's row is there already); how many shares.
+# All the partner's shares are read first (`mine`, planned on its own): joined with the
+# deleted pairs inside one plan, PostgreSQL started from the pairs' side and read every case
+# of 780 owners (8.7 s instead of 0.4 s at profile M).
 _RESUME_POSTGRESQL = sa.text(
     "WITH back AS ("  # noqa: S608 (constant fragments; values are bound)
     """
@@ -210,12 +220,11 @@ _RESUME_POSTGRESQL = sa.text(
         WHERE (owner_organization_id = :partner AND organization_id = ANY(:together))
            OR (organization_id = :partner AND owner_organization_id = ANY(:together))
         RETURNING owner_organization_id AS owner, organization_id AS org
-    ), shared AS MATERIALIZED ("""
-    + _PARTNER_SHARES.format(
-        owner="c.owner_organization_id IN (SELECT owner FROM back WHERE org = :partner)",
-        org="s.organization_id IN (SELECT org FROM back WHERE owner = :partner)",
-    )
+    ), mine AS MATERIALIZED ("""
+    + _partner_shares("true", "true", rows=True)
     + """
+    ), shared AS (
+        SELECT mine.* FROM mine JOIN back ON back.owner = mine.owner AND back.org = mine.org
     ), came AS (
         INSERT INTO case_visibility
             (organization_id, case_id, customer_id, last_activity_at, details)

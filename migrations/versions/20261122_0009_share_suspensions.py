@@ -6,7 +6,8 @@ nine times what removing its visibility rows costs. Whether a share is in force 
 on its case's owner and its organisation (do they share a chain?), so the fact is now kept
 once per pair of organisations in `share_suspensions`; `CaseShare.suspended` is derived from
 it. partners/service.py inserts or deletes the pairs and removes or restores exactly the
-visibility rows they decide, without touching `case_shares`.
+visibility rows they decide, without touching `case_shares`. The index of an organisation's
+shares gains the case id, so that reading them needs no table access.
 
 The visibility triggers read the pairs: a share whose (case owner, organisation) pair is
 suspended grants nothing. On PostgreSQL they also take a shared advisory lock
@@ -225,16 +226,6 @@ def upgrade() -> None:
         sa.Column("owner_organization_id", sa.Integer(), nullable=False),
         sa.Column("organization_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["organization_id"],
-            ["organizations.id"],
-            name=op.f("fk_share_suspensions_organization_id_organizations"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["owner_organization_id"],
-            ["organizations.id"],
-            name=op.f("fk_share_suspensions_owner_organization_id_organizations"),
-        ),
         sa.PrimaryKeyConstraint(
             "owner_organization_id", "organization_id", name=op.f("pk_share_suspensions")
         ),
@@ -259,6 +250,11 @@ def upgrade() -> None:
             op.execute(statement)
     with op.batch_alter_table("case_shares", schema=None) as batch_op:
         batch_op.drop_column("suspended")
+    # An organisation's shares by case, read from the index alone when it leaves a chain.
+    op.drop_index("ix_case_shares_organization_id", table_name="case_shares")
+    op.create_index(
+        "ix_case_shares_organization_case", "case_shares", ["organization_id", "case_id"]
+    )
     if dialect == "sqlite":
         for statement in SQLITE_TRIGGERS:
             op.execute(statement)
@@ -268,6 +264,8 @@ def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         _drop_sqlite_triggers()
+    op.drop_index("ix_case_shares_organization_case", table_name="case_shares")
+    op.create_index("ix_case_shares_organization_id", "case_shares", ["organization_id"])
     op.add_column(
         "case_shares",
         sa.Column("suspended", sa.Boolean(), server_default=sa.false(), nullable=False),
