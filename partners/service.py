@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from auth.passwords import hash_password, password_problem
 from auth.service import revoke_all_access
@@ -67,61 +66,6 @@ class ShareRecalculation:
 # its shares holds it exclusively, the visibility triggers hold it shared for every
 # organisation whose suspended pairs they read (migration 0009).
 CHAIN_LOCK = 8001
-
-
-def _share_counts(
-    partner_id: int, counterpart: Callable[[InstrumentedAttribute[int]], sa.ColumnElement[bool]]
-) -> sa.CompoundSelect[int, int, int]:
-    """(owner, organisation, shares) for the pairs of organisation `partner_id` and another
-    one with shares between them, in either direction (its cases shared with others, others'
-    cases shared with it), whose other organisation meets `counterpart`."""
-    from shared_records.models import Case, CaseShare
-
-    shares = sa.func.count().label("shares")
-    return sa.union_all(
-        sa.select(Case.owner_organization_id, sa.literal(partner_id, sa.Integer()), shares)
-        .select_from(CaseShare)
-        .join(Case, Case.id == CaseShare.case_id)
-        .where(CaseShare.organization_id == partner_id, counterpart(Case.owner_organization_id))
-        .group_by(Case.owner_organization_id),
-        sa.select(sa.literal(partner_id, sa.Integer()), CaseShare.organization_id, shares)
-        .select_from(Case)
-        .join(CaseShare, CaseShare.case_id == Case.id)
-        .where(Case.owner_organization_id == partner_id, counterpart(CaseShare.organization_id))
-        .group_by(CaseShare.organization_id),
-    )
-
-
-def _visibility_of_pairs(
-    partner_id: int, pairs: list[tuple[int, int]]
-) -> sa.CompoundSelect[int, int, int, dt.datetime, bool]:
-    """(organisation, case, customer, last activity, details) of the visibility rows the
-    shares of these (owner, organisation) pairs of organisation `partner_id` grant, where
-    the share is all that grants them (the organisation does not handle the case). One
-    branch per direction, each starting from the partner's side (its shares, its cases), so
-    both read along an index."""
-    from shared_records.models import Case, CaseShare
-
-    owners = [o for o, g in pairs if g == partner_id]
-    orgs = [g for o, g in pairs if o == partner_id]
-
-    def rows(*conditions: sa.ColumnElement[bool]) -> sa.Select[int, int, int, dt.datetime, bool]:
-        return sa.select(
-            CaseShare.organization_id,
-            Case.id,
-            Case.customer_id,
-            Case.last_activity_at,
-            CaseShare.include_contact_details,
-        ).where(
-            CaseShare.case_id == Case.id,
-            Case.handling_organization_id != CaseShare.organization_id,
-            *conditions,
-        )
-
-    return sa.union_all(
-        rows(CaseShare.organization_id == partner_id, Case.owner_organization_id.in_(owners)),
-        rows(Case.owner_organization_id == partner_id, CaseShare.organization_id.in_(orgs)),
-    )
 
 
 def recalculate_shares(
@@ -237,8 +181,23 @@ _RESUME_POSTGRESQL = sa.text(
 ).bindparams(sa.bindparam("together", type_=ARRAY(sa.Integer())))
 
 
+def _partner_rows(session: Session, partner_id: int) -> list[sa.Row[Any]]:
+    """All of the partner's shares as `_partner_shares` reads them, for SQLite (which has
+    neither arrays nor data-modifying CTEs; its networks are small)."""
+    from shared_records.models import CaseVisibility
+
+    query = sa.text(_partner_shares("true", "true", rows=True)).columns(
+        last_activity_at=CaseVisibility.last_activity_at.type
+    )
+    return list(session.execute(query, {"partner": partner_id}))
+
+
+def _counterpart(row: sa.Row[Any], partner_id: int) -> int:
+    return int(row.owner if row.org == partner_id else row.org)
+
+
 def _suspend_step_by_step(session: Session, partner_id: int, together: list[int]) -> int:
-    """`_SUSPEND_POSTGRESQL` for SQLite (no data-modifying CTEs), one statement at a time."""
+    """`_SUSPEND_POSTGRESQL` for SQLite, one statement at a time."""
     from shared_records.models import CaseVisibility, ShareSuspension
 
     owner, org = ShareSuspension.owner_organization_id, ShareSuspension.organization_id
@@ -248,27 +207,34 @@ def _suspend_step_by_step(session: Session, partner_id: int, together: list[int]
             sa.select(owner, org).where(sa.or_(owner == partner_id, org == partner_id))
         )
     }
-    query = _share_counts(partner_id, lambda other: other.not_in(together))
-    counts = {(o, g): n for o, g, n in session.execute(query)}
-    new = [pair for pair in counts if pair not in known]
-    if not new:
+    chain = set(together)
+    rows = [
+        row
+        for row in _partner_rows(session, partner_id)
+        if _counterpart(row, partner_id) not in chain and (row.owner, row.org) not in known
+    ]
+    if not rows:
         return 0
     now = utcnow()
     session.execute(
         sa.insert(ShareSuspension),
-        [{"owner_organization_id": o, "organization_id": g, "created_at": now} for o, g in new],
+        [
+            {"owner_organization_id": o, "organization_id": g, "created_at": now}
+            for o, g in sorted({(row.owner, row.org) for row in rows})
+        ],
     )
-    gone = _visibility_of_pairs(partner_id, new).subquery()
-    session.execute(
-        sa.delete(CaseVisibility)
-        .where(
-            sa.tuple_(CaseVisibility.organization_id, CaseVisibility.case_id).in_(
-                sa.select(gone.c.organization_id, gone.c.id)
-            )
+    gone = [{"o": row.org, "c": row.case_id} for row in rows if row.share_only]
+    if gone:
+        # A list of parameter sets: an executemany on the connection (the session has no
+        # bulk DELETE).
+        session.connection().execute(
+            sa.delete(CaseVisibility).where(
+                CaseVisibility.organization_id == sa.bindparam("o"),
+                CaseVisibility.case_id == sa.bindparam("c"),
+            ),
+            gone,
         )
-        .execution_options(synchronize_session=False)
-    )
-    return sum(counts[pair] for pair in new)
+    return len(rows)
 
 
 def _resume_step_by_step(session: Session, partner_id: int, together: list[int]) -> int:
@@ -278,7 +244,7 @@ def _resume_step_by_step(session: Session, partner_id: int, together: list[int])
     from shared_records.models import CaseVisibility, ShareSuspension
 
     owner, org = ShareSuspension.owner_organization_id, ShareSuspension.organization_id
-    back = [
+    back = {
         (o, g)
         for o, g in session.execute(
             sa.select(owner, org).where(
@@ -288,25 +254,28 @@ def _resume_step_by_step(session: Session, partner_id: int, together: list[int])
                 )
             )
         )
-    ]
+    }
     if not back:
         return 0
-    session.execute(
-        sa.delete(ShareSuspension)
-        .where(sa.tuple_(owner, org).in_(back))
-        .execution_options(synchronize_session=False)
+    session.connection().execute(
+        sa.delete(ShareSuspension).where(owner == sa.bindparam("o"), org == sa.bindparam("g")),
+        [{"o": o, "g": g} for o, g in sorted(back)],
     )
-    session.execute(
-        insert(CaseVisibility)
-        .from_select(
-            ["organization_id", "case_id", "customer_id", "last_activity_at", "details"],
-            _visibility_of_pairs(partner_id, back),
-        )
-        .on_conflict_do_nothing()
-    )
-    others = {o if g == partner_id else g for o, g in back}
-    query = _share_counts(partner_id, lambda other: other.in_(others))
-    return sum(n for _o, _g, n in session.execute(query))
+    rows = [row for row in _partner_rows(session, partner_id) if (row.owner, row.org) in back]
+    came = [
+        {
+            "organization_id": row.org,
+            "case_id": row.case_id,
+            "customer_id": row.customer_id,
+            "last_activity_at": row.last_activity_at,
+            "details": bool(row.details),
+        }
+        for row in rows
+        if row.share_only
+    ]
+    if came:
+        session.execute(insert(CaseVisibility).on_conflict_do_nothing(), came)
+    return len(rows)
 
 
 def _change_partnership(
